@@ -1,0 +1,3 @@
+"""City Bookcase (城市书柜) kiosk daemon."""
+
+__version__ = "0.1.0"
