@@ -1,0 +1,320 @@
+"""TOML configuration -> frozen dataclasses; every error names the file, the key and what is wrong."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Readable defaults. Figures from the library's 2020 report (DESIGN.md §9).
+DEFAULT_LOAN_LIMIT = 15
+DEFAULT_LOAN_DAYS = 30
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for an operator: file, key and what is wrong."""
+
+    def __init__(self, path: Path | str, key: str, message: str) -> None:
+        self.path = str(path)
+        self.key = key
+        self.message = message
+        where = f"{self.path}: {key}: " if key else f"{self.path}: "
+        super().__init__(where + message)
+
+
+@dataclass(frozen=True)
+class Bookcase:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Door:
+    number: int
+    board: int
+    lock: int
+    reader: int
+    capacity: int
+
+
+@dataclass(frozen=True)
+class LockBoardConfig:
+    port: str
+    baudrate: int = 19200
+    lock_bit_unlocked: int = 1
+    sensor_bit_open: int = 1
+    unlock_pulse_ms: int = 500
+    poll_interval_ms: int = 100
+    timeout_ms: int = 250
+    retries: int = 2
+
+
+@dataclass(frozen=True)
+class RfidConfig:
+    port: str
+    baudrate: int = 38400
+    timeout_ms: int = 6000
+    retries: int = 2
+
+
+@dataclass(frozen=True)
+class ScannerConfig:
+    port: str
+    baudrate: int = 9600
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    default_limit: int = DEFAULT_LOAN_LIMIT
+    loan_days: int = DEFAULT_LOAN_DAYS
+    class_limits: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    choose_door_timeout_s: float = 30.0
+    door_open_timeout_s: float = 20.0
+    door_open_prompt_s: float = 30.0
+    door_open_alarm_s: float = 90.0
+    receipt_s: float = 8.0
+    inventory_max_rounds: int = 6
+    rescan_interval_s: float = 10.0
+    default_door: int | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    library: str
+    bookcase: Bookcase
+    data_dir: Path
+    secret: str
+    doors: tuple[Door, ...]
+    lockboard: LockBoardConfig
+    rfid: RfidConfig
+    scanner: ScannerConfig
+    policy: PolicyConfig
+    session: SessionConfig
+    seed_demo_data: bool = False
+    intent_socket: Path | None = None
+
+    def door(self, number: int) -> Door:
+        for door in self.doors:
+            if door.number == number:
+                return door
+        raise KeyError(number)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "kiosk.sqlite3"
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and check a bookcase config file. Raises ConfigError, never a bare traceback."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read the file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "the file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"not valid TOML ({exc})") from None
+    return _Reader(path).config(data)
+
+
+class _Reader:
+    """Walks the parsed TOML, checking every key, and turns it into dataclasses."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.resolve().parent
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(self.path, key, message)
+
+    def table(self, data: dict, key: str, prefix: str = "", required: bool = True) -> dict:
+        full = prefix + key
+        if key not in data:
+            if required:
+                raise self.fail(full, "missing table")
+            return {}
+        value = data[key]
+        if not isinstance(value, dict):
+            raise self.fail(full, f"expected a table, got {_kind(value)}")
+        return value
+
+    def value(self, data: dict, key: str, prefix: str, kind: type, default: Any = ..., *,
+              low: float | None = None, high: float | None = None, choices: tuple = ()) -> Any:
+        full = prefix + key
+        if key not in data:
+            if default is ...:
+                raise self.fail(full, "missing")
+            return default
+        value = data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            raise self.fail(full, f"expected {_kind_name(kind)}, got {_kind(value)} {value!r}")
+        if kind is str and not value.strip():
+            raise self.fail(full, "must not be empty")
+        if low is not None and value < low or high is not None and value > high:
+            raise self.fail(full, f"{value!r} is out of range {low}..{high}")
+        if choices and value not in choices:
+            raise self.fail(full, f"{value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+
+    def unknown(self, data: dict, prefix: str, known: set[str]) -> None:
+        for key in data:
+            if key not in known:
+                raise self.fail(prefix + key, f"unknown key (known: {', '.join(sorted(known))})")
+
+    def port(self, data: dict, prefix: str) -> str:
+        port = self.value(data, "port", prefix, str)
+        if "://" in port or port.startswith("/"):
+            return port
+        return os.path.normpath(self.base / port)  # no resolve(): the port may be a symlink to /dev/pts/N
+
+    def config(self, data: dict) -> Config:
+        self.unknown(data, "", {"library", "secret", "data_dir", "bookcase", "doors", "lockboard",
+                                "rfid", "scanner", "policy", "session", "demo", "intent_socket"})
+        library = self.value(data, "library", "", str)
+        secret = self.value(data, "secret", "", str)
+        if len(secret) < 16:
+            raise self.fail("secret", "must be at least 16 characters (the library's patron-key secret)")
+        bc = self.table(data, "bookcase")
+        self.unknown(bc, "bookcase.", {"id", "name"})
+        bookcase = Bookcase(id=self.value(bc, "id", "bookcase.", str), name=self.value(bc, "name", "bookcase.", str))
+        data_dir = Path(self.value(data, "data_dir", "", str))
+        if not data_dir.is_absolute():
+            data_dir = Path(os.path.normpath(self.base / data_dir))
+        sock = data.get("intent_socket")
+        intent_socket = None
+        if sock is not None:
+            intent_socket = Path(self.value(data, "intent_socket", "", str))
+            if not intent_socket.is_absolute():
+                intent_socket = Path(os.path.normpath(self.base / intent_socket))
+        doors = self.doors(data)
+        lockboard = self.lockboard(self.table(data, "lockboard"))
+        rfid = self.rfid(self.table(data, "rfid"))
+        sc = self.table(data, "scanner")
+        self.unknown(sc, "scanner.", {"port", "baudrate"})
+        scanner = ScannerConfig(port=self.port(sc, "scanner."),
+                                baudrate=self.value(sc, "baudrate", "scanner.", int, 9600, low=1200, high=921600))
+        policy = self.policy(self.table(data, "policy", required=False))
+        session = self.session(self.table(data, "session", required=False), doors)
+        demo = self.table(data, "demo", required=False)
+        self.unknown(demo, "demo.", {"seed"})
+        return Config(path=self.path, library=library, bookcase=bookcase, data_dir=data_dir, secret=secret,
+                      doors=doors, lockboard=lockboard, rfid=rfid, scanner=scanner, policy=policy,
+                      session=session, seed_demo_data=self.value(demo, "seed", "demo.", bool, False),
+                      intent_socket=intent_socket)
+
+    def doors(self, data: dict) -> tuple[Door, ...]:
+        if "doors" not in data:
+            raise self.fail("doors", "missing: list the bookcase's doors as [[doors]] tables")
+        items = data["doors"]
+        if not isinstance(items, list) or not items:
+            raise self.fail("doors", "expected at least one [[doors]] table")
+        doors: list[Door] = []
+        for i, item in enumerate(items):
+            prefix = f"doors[{i}]."
+            if not isinstance(item, dict):
+                raise self.fail(f"doors[{i}]", f"expected a table, got {_kind(item)}")
+            self.unknown(item, prefix, {"number", "board", "lock", "reader", "capacity"})
+            doors.append(Door(
+                number=self.value(item, "number", prefix, int, low=1, high=255),
+                board=self.value(item, "board", prefix, int, 0, low=0, high=15),
+                lock=self.value(item, "lock", prefix, int, low=1, high=16),
+                reader=self.value(item, "reader", prefix, int, low=0, high=254),
+                capacity=self.value(item, "capacity", prefix, int, 80, low=1, high=2000),
+            ))
+        for field_name, what in (("number", "door number"), ("reader", "reader address")):
+            seen: dict[int, int] = {}
+            for i, door in enumerate(doors):
+                value = getattr(door, field_name)
+                if value in seen:
+                    raise self.fail(f"doors[{i}].{field_name}",
+                                    f"{what} {value} is already used by doors[{seen[value]}]")
+                seen[value] = i
+        locks: dict[tuple[int, int], int] = {}
+        for i, door in enumerate(doors):
+            if (door.board, door.lock) in locks:
+                raise self.fail(f"doors[{i}].lock", f"board {door.board} lock {door.lock} is already "
+                                f"used by doors[{locks[(door.board, door.lock)]}]")
+            locks[(door.board, door.lock)] = i
+        return tuple(doors)
+
+    def lockboard(self, d: dict) -> LockBoardConfig:
+        p = "lockboard."
+        self.unknown(d, p, {"port", "baudrate", "lock_bit_unlocked", "sensor_bit_open", "unlock_pulse_ms",
+                            "poll_interval_ms", "timeout_ms", "retries"})
+        return LockBoardConfig(
+            port=self.port(d, p),
+            baudrate=self.value(d, "baudrate", p, int, 19200, low=1200, high=921600),
+            lock_bit_unlocked=self.value(d, "lock_bit_unlocked", p, int, 1, choices=(0, 1)),
+            sensor_bit_open=self.value(d, "sensor_bit_open", p, int, 1, choices=(0, 1)),
+            unlock_pulse_ms=self.value(d, "unlock_pulse_ms", p, int, 500, low=50, high=10000),
+            poll_interval_ms=self.value(d, "poll_interval_ms", p, int, 100, low=10, high=5000),
+            timeout_ms=self.value(d, "timeout_ms", p, int, 250, low=10, high=10000),
+            retries=self.value(d, "retries", p, int, 2, low=0, high=10),
+        )
+
+    def rfid(self, d: dict) -> RfidConfig:
+        p = "rfid."
+        self.unknown(d, p, {"port", "baudrate", "timeout_ms", "retries"})
+        return RfidConfig(
+            port=self.port(d, p),
+            baudrate=self.value(d, "baudrate", p, int, 38400, low=1200, high=921600),
+            timeout_ms=self.value(d, "timeout_ms", p, int, 6000, low=50, high=60000),
+            retries=self.value(d, "retries", p, int, 2, low=0, high=10),
+        )
+
+    def policy(self, d: dict) -> PolicyConfig:
+        p = "policy."
+        self.unknown(d, p, {"default_limit", "loan_days", "classes"})
+        classes = self.table(d, "classes", p, required=False)
+        limits = {name: self.value(classes, name, p + "classes.", int, low=0, high=200) for name in classes}
+        return PolicyConfig(
+            default_limit=self.value(d, "default_limit", p, int, DEFAULT_LOAN_LIMIT, low=0, high=200),
+            loan_days=self.value(d, "loan_days", p, int, DEFAULT_LOAN_DAYS, low=1, high=365),
+            class_limits=limits,
+        )
+
+    def session(self, d: dict, doors: tuple[Door, ...]) -> SessionConfig:
+        p = "session."
+        self.unknown(d, p, {"choose_door_timeout_s", "door_open_timeout_s", "door_open_prompt_s",
+                            "door_open_alarm_s", "receipt_s", "inventory_max_rounds", "rescan_interval_s",
+                            "default_door"})
+        default_door = self.value(d, "default_door", p, int, None, low=1, high=255)
+        if default_door is not None and default_door not in {door.number for door in doors}:
+            raise self.fail(p + "default_door", f"door {default_door} is not one of the [[doors]]")
+        prompt = self.value(d, "door_open_prompt_s", p, float, 30.0, low=1, high=3600)
+        alarm = self.value(d, "door_open_alarm_s", p, float, 90.0, low=1, high=3600)
+        if alarm < prompt:
+            raise self.fail(p + "door_open_alarm_s", f"{alarm} must not be shorter than door_open_prompt_s ({prompt})")
+        return SessionConfig(
+            choose_door_timeout_s=self.value(d, "choose_door_timeout_s", p, float, 30.0, low=1, high=600),
+            door_open_timeout_s=self.value(d, "door_open_timeout_s", p, float, 20.0, low=1, high=600),
+            door_open_prompt_s=prompt,
+            door_open_alarm_s=alarm,
+            receipt_s=self.value(d, "receipt_s", p, float, 8.0, low=0, high=600),
+            inventory_max_rounds=self.value(d, "inventory_max_rounds", p, int, 6, low=2, high=50),
+            rescan_interval_s=self.value(d, "rescan_interval_s", p, float, 10.0, low=0.1, high=3600),
+            default_door=default_door,
+        )
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _kind_name(kind: type) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
