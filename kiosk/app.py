@@ -1,0 +1,232 @@
+"""Wiring: builds the store, the flow and the drivers from the config, and runs the core loop."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from typing import Callable
+
+from kiosk import __version__
+from kiosk.config import Config
+from kiosk.core import events as ev
+from kiosk.core.flow import Flow, Snapshot
+from kiosk.core.inventory import Reconciler
+from kiosk.core.policy import LoanPolicy
+from kiosk.drivers.errors import DeviceError
+from kiosk.drivers.lockboard.device import LockBoard, LockState
+from kiosk.drivers.rfid.device import RfidBus
+from kiosk.drivers.rfid.tag import TagDecodeError, decode_tag
+from kiosk.drivers.scanner.device import Scanner
+from kiosk.intents import IntentServer
+from kiosk.sdnotify import Notifier
+from kiosk.store.ledger import Store
+from kiosk.store.seed import seed_demo
+
+LOGGER = logging.getLogger(__name__)
+
+TICK_S = 0.1
+TAG_READ_TRIES = 3
+
+
+class App:
+    """One bookcase daemon. ``run()`` blocks until ``stop()`` (or SIGTERM/SIGINT)."""
+
+    def __init__(self, config: Config, *, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.notifier = notifier or Notifier()
+        self.events: queue.Queue = queue.Queue()
+        self.stopping = threading.Event()
+        self.snapshot: Snapshot = Snapshot(state="starting")
+        self.store = Store(config.db_path, config.bookcase.id)
+        if config.seed_demo_data:
+            seed_demo(self.store, config)
+        s = config.session
+        self.flow = Flow(
+            bookcase_id=config.bookcase.id, doors=[d.number for d in config.doors], ledger=self.store,
+            policy=LoanPolicy(config.policy.default_limit, config.policy.class_limits), secret=config.secret,
+            loan_days=config.policy.loan_days, choose_door_timeout_s=s.choose_door_timeout_s,
+            door_open_timeout_s=s.door_open_timeout_s, door_open_prompt_s=s.door_open_prompt_s,
+            door_open_alarm_s=s.door_open_alarm_s, receipt_s=s.receipt_s, rescan_interval_s=s.rescan_interval_s,
+            default_door=s.default_door)
+        self._door_by_lock = {(d.board, d.lock): d.number for d in config.doors}
+        all_doors = tuple(d.number for d in config.doors)
+        lb = config.lockboard
+        self.lockboard = LockBoard(
+            lb.port, boards=sorted({d.board for d in config.doors}), baudrate=lb.baudrate,
+            lock_bit_unlocked=lb.lock_bit_unlocked, sensor_bit_open=lb.sensor_bit_open,
+            poll_interval_s=lb.poll_interval_ms / 1000, timeout_s=lb.timeout_ms / 1000, retries=lb.retries,
+            on_change=self._on_lock_change,
+            on_link=lambda up, msg: self.post(ev.DeviceLink("lockboard", up, msg, all_doors)),
+            on_board_fault=self._on_board_fault)
+        self.rfid = RfidBus(config.rfid.port, baudrate=config.rfid.baudrate, timeout_s=config.rfid.timeout_ms / 1000,
+                            retries=config.rfid.retries,
+                            on_link=lambda up, msg: self.post(ev.DeviceLink("rfid", up, msg, all_doors)))
+        self.scanner = Scanner(config.scanner.port, baudrate=config.scanner.baudrate,
+                               on_scan=lambda text: self.post(ev.CardPresented(text.strip())),
+                               on_bad_line=lambda why: self.post(ev.BadScan(why)),
+                               on_link=lambda up, msg: self.post(ev.DeviceLink("scanner", up, msg)))
+        self._unlocks = _Worker("unlock", self._unlock)
+        self._scans = _Worker("inventory", self._scan)
+        self.intents = IntentServer(config.intent_socket, self.post, lambda: self.snapshot) \
+            if config.intent_socket else None
+
+    # --- threads post, the core loop consumes --------------------------------------------------
+
+    def post(self, event: ev.Event) -> None:
+        self.events.put(event)
+
+    def run(self, install_signal_handlers: bool = True) -> None:
+        if install_signal_handlers:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop())
+        LOGGER.info("bookcase %s (%s) starting, kiosk %s, %d doors, database %s", self.config.bookcase.id,
+                    self.config.bookcase.name, __version__, len(self.config.doors), self.config.db_path)
+        self._dispatch(self.flow.start())
+        for part in (self._unlocks, self._scans, self.lockboard, self.rfid, self.scanner):
+            part.start()
+        if self.intents:
+            self.intents.start()
+        self.notifier.ready(f"serving {len(self.config.doors)} doors")
+        try:
+            self._loop()
+        finally:
+            self.notifier.stopping()
+            self._shutdown()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.post(ev.Tick())
+
+    def _loop(self) -> None:
+        last_tick = time.monotonic()
+        while not self.stopping.is_set():
+            try:
+                event = self.events.get(timeout=TICK_S)
+            except queue.Empty:
+                event = ev.Tick()
+            now = time.monotonic()
+            self._handle(event)
+            if now - last_tick >= TICK_S and not isinstance(event, ev.Tick):
+                self._handle(ev.Tick())
+            if now - last_tick >= TICK_S:
+                last_tick = now
+            self.notifier.watchdog(now)
+
+    def _handle(self, event: ev.Event) -> None:
+        # Rule 8: nothing a device, the network or a bad input sends may take the daemon down.
+        try:
+            effects = self.flow.handle(event)
+        except Exception:
+            LOGGER.exception("error while handling %s; the bookcase keeps running", type(event).__name__)
+            return
+        self._dispatch(effects)
+        self.snapshot = self.flow.snapshot()
+
+    def _dispatch(self, effects: list[ev.Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, ev.Unlock):
+                self._unlocks.submit(effect)
+            elif isinstance(effect, ev.Scan):
+                self._scans.submit(effect)
+
+    def _shutdown(self) -> None:
+        LOGGER.info("bookcase %s stopping", self.config.bookcase.id)
+        if self.intents:
+            self.intents.close()
+        for part in (self.scanner, self.lockboard, self.rfid, self._unlocks, self._scans):
+            try:
+                part.close()
+            except Exception:
+                LOGGER.exception("error while closing %s", type(part).__name__)
+        self.store.close()
+        self.notifier.close()
+
+    # --- device callbacks (driver threads) ------------------------------------------------------
+
+    def _on_lock_change(self, board: int, lock: int, state: LockState) -> None:
+        door = self._door_by_lock.get((board, lock))
+        if door is not None:
+            self.post(ev.DoorSensed(door, state.door_open, state.locked))
+
+    def _on_board_fault(self, board: int, message: str | None) -> None:
+        doors = tuple(d.number for d in self.config.doors if d.board == board)
+        self.post(ev.DeviceLink("lockboard", message is None, message or f"board {board} answers again", doors))
+
+    # --- workers --------------------------------------------------------------------------------
+
+    def _unlock(self, effect: ev.Unlock) -> None:
+        door = self.config.door(effect.door)
+        try:
+            self.lockboard.unlock(door.board, door.lock)
+            LOGGER.info("door %d: unlock sent (board %d lock %d)", door.number, door.board, door.lock)
+            self.post(ev.UnlockResult(effect.door, effect.session_id))
+        except DeviceError as exc:
+            self.post(ev.UnlockResult(effect.door, effect.session_id, str(exc)))
+
+    def _scan(self, effect: ev.Scan) -> None:
+        self.post(inventory(self.rfid, effect, self.config.door(effect.door).reader,
+                            self.config.session.inventory_max_rounds))
+
+
+def inventory(rfid: RfidBus, effect: ev.Scan, reader: int, max_rounds: int) -> ev.ScanResult | ev.ScanFailed:
+    """Inventory rounds until they agree, then read the memory of tags not seen before."""
+    rec = Reconciler(max_rounds)
+    try:
+        while not rec.done:
+            rec.add_round({t.uid.hex().upper() for t in rfid.inventory(reader)})
+        present, uncertain = rec.result()
+        tags: dict[str, ev.TagInfo] = {}
+        for uid in sorted((present | uncertain) - effect.known):
+            tags[uid] = _read_tag(rfid, reader, uid)
+    except DeviceError as exc:
+        return ev.ScanFailed(effect.door, effect.session_id, str(exc))
+    return ev.ScanResult(effect.door, effect.session_id, present, uncertain, len(rec.rounds), rec.agreed, tags)
+
+
+def _read_tag(rfid: RfidBus, reader: int, uid: str) -> ev.TagInfo:
+    error = ""
+    for _ in range(TAG_READ_TRIES):
+        try:
+            data = rfid.read_tag(reader, bytes.fromhex(uid))
+        except DeviceError as exc:
+            error = str(exc)
+            continue
+        try:
+            tag, _reversed = decode_tag(data)
+        except TagDecodeError as exc:
+            LOGGER.info("tag %s: memory does not decode as a library tag (%s)", uid, exc)
+            return ev.TagInfo(None, None, str(exc))
+        return ev.TagInfo(tag.item_id, int(tag.usage))
+    LOGGER.warning("tag %s: memory could not be read after %d tries (%s)", uid, TAG_READ_TRIES, error)
+    return ev.TagInfo(None, None, f"memory unreadable: {error}", readable=False)
+
+
+class _Worker:
+    """A thread with a queue: device calls block here, never on the core loop."""
+
+    def __init__(self, name: str, work: Callable[[object], None]) -> None:
+        self.name = name
+        self.work = work
+        self.jobs: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name=f"kiosk-{name}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def submit(self, job: object) -> None:
+        self.jobs.put(job)
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            try:
+                self.work(job)
+            except Exception:
+                LOGGER.exception("%s worker: unexpected error; carrying on", self.name)

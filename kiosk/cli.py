@@ -1,0 +1,175 @@
+"""The `kiosk` command: run the daemon, inspect tags, send intents, check a config, show the ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from kiosk import __version__
+
+EXAMPLES = """examples:
+  kiosk run --config config/demo.toml
+  kiosk check-config /boot/citybook.toml
+  kiosk intent --config config/demo.toml door 2
+  kiosk ledger --config config/demo.toml
+  kiosk tag decode 11010130...               (32 bytes of tag memory as hex)
+  kiosk tag encode --barcode MH20200001 --isil CN-310112 --country CN
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kiosk", description="City Bookcase (城市书柜) kiosk daemon and tools.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the bookcase daemon")
+    run.add_argument("--config", required=True, type=Path, help="the bookcase's TOML config file")
+    run.add_argument("--headless", action="store_true", help="no screen (the only mode until the UI lands)")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging (raw frames)")
+
+    check = sub.add_parser("check-config", help="check a config file and print what it says")
+    check.add_argument("config", type=Path)
+
+    intent = sub.add_parser("intent", help="send a patron intent to a running daemon (headless runs, tests)")
+    intent.add_argument("--config", required=True, type=Path)
+    intent.add_argument("action", choices=["door", "cancel", "status"])
+    intent.add_argument("door", nargs="?", type=int, help="door number, for 'door'")
+
+    ledger = sub.add_parser("ledger", help="print loans, returns and the outbox of a bookcase's database")
+    ledger.add_argument("--config", required=True, type=Path)
+    ledger.add_argument("--json", action="store_true")
+
+    tag = sub.add_parser("tag", help="decode or encode ISO 28560-3 library tag memory")
+    tag_sub = tag.add_subparsers(dest="tag_command", required=True)
+    dec = tag_sub.add_parser("decode", help="decode 32 bytes of tag memory given as hex")
+    dec.add_argument("hex")
+    enc = tag_sub.add_parser("encode", help="make the 32 bytes for a library tag")
+    enc.add_argument("--barcode", required=True, help="primary item identifier, up to 16 ASCII characters")
+    enc.add_argument("--isil", default="CN-310112", help="owner library ISIL, up to 9 characters")
+    enc.add_argument("--country", default="CN", help="two-letter country code")
+    enc.add_argument("--usage", type=int, default=1, help="1 circulating, 2 reference, 7 discarded, 8 patron card")
+    enc.add_argument("--reversed", action="store_true", help="store each 4-byte block reversed")
+
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def _load(path: Path):
+    from kiosk.config import ConfigError, load_config
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"kiosk: config error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    config = _load(args.config)
+    from kiosk.app import App
+    from kiosk.store.db import StoreError
+    try:
+        app = App(config)
+    except StoreError as exc:
+        logging.getLogger("kiosk").error("%s", exc)
+        return 1
+    app.run()
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    print(f"{args.config}: ok — bookcase {config.bookcase.id} ({config.bookcase.name}), library {config.library}, "
+          f"{len(config.doors)} doors, data in {config.data_dir}")
+    for door in config.doors:
+        print(f"  door {door.number}: board {door.board} lock {door.lock}, reader COM-ADR {door.reader}, "
+              f"capacity {door.capacity}")
+    return 0
+
+
+def _intent(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config.intent_socket is None:
+        print(f"kiosk: {args.config} sets no intent_socket", file=sys.stderr)
+        return 2
+    if args.action == "door" and args.door is None:
+        print("kiosk: intent door needs a door number", file=sys.stderr)
+        return 2
+    from kiosk.intents import send
+    request = {"intent": args.action, **({"door": args.door} if args.action == "door" else {})}
+    try:
+        reply = send(config.intent_socket, request)
+    except OSError as exc:
+        print(f"kiosk: no daemon answering at {config.intent_socket} ({exc.strerror or exc})", file=sys.stderr)
+        return 1
+    print(json.dumps(reply, ensure_ascii=False, indent=2))
+    return 0 if reply.get("ok") else 1
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    from kiosk.store.ledger import Store
+    store = Store(config.db_path, config.bookcase.id)
+    try:
+        loans, returns, outbox = store.loans(), store.returns(), store.outbox()
+        if args.json:
+            print(json.dumps({"loans": loans, "returns": returns, "outbox": outbox}, ensure_ascii=False, indent=2))
+            return 0
+        titles = store.titles({r["item_id"] for r in loans + returns})
+        print(f"bookcase {config.bookcase.id}: {len(loans)} loans ({sum(1 for r in loans if not r['returned_at'])} "
+              f"open), {len(returns)} returns, {store.outbox_depth()} of {len(outbox)} events unsent")
+        for r in loans:
+            state = f"returned {r['returned_at'][:16]}" if r["returned_at"] else f"due {r['due_at']}"
+            print(f"  loan   {r['item_id']} 《{titles.get(r['item_id'], '?')}》 door {r['door']} "
+                  f"{r['loaned_at'][:16]} {state}")
+        for r in returns:
+            print(f"  return {r['item_id']} 《{titles.get(r['item_id'], '?')}》 door {r['door']} {r['returned_at'][:16]}")
+    finally:
+        store.close()
+    return 0
+
+
+def _tag(args: argparse.Namespace) -> int:
+    from kiosk.drivers.rfid.tag import LibraryTag, TagDecodeError, decode_tag
+    if args.tag_command == "decode":
+        try:
+            data = bytes.fromhex(args.hex.replace(" ", "").replace(":", ""))
+        except ValueError:
+            print("kiosk: tag decode: expected hexadecimal bytes", file=sys.stderr)
+            return 2
+        try:
+            tag, was_reversed = decode_tag(data)
+        except TagDecodeError as exc:
+            print(f"kiosk: not a valid library tag: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps({"item_id": tag.item_id, "usage": int(tag.usage), "version": tag.version,
+                          "parts_in_set": tag.parts_in_set, "part_number": tag.part_number,
+                          "country": tag.country, "isil": tag.isil, "reversed_blocks": was_reversed},
+                         ensure_ascii=False, indent=2))
+        return 0
+    try:
+        data = LibraryTag(item_id=args.barcode, usage=args.usage, country=args.country,
+                          isil=args.isil).encode(reversed_blocks=args.reversed)
+    except ValueError as exc:
+        print(f"kiosk: tag encode: {exc}", file=sys.stderr)
+        return 2
+    print(data.hex().upper())
+    return 0
+
+
+COMMANDS = {"run": _run, "check-config": _check_config, "intent": _intent, "ledger": _ledger, "tag": _tag}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,542 @@
+"""The session state machine: idle -> choosing -> door_open -> scanning -> receipt (DESIGN.md §4).
+
+The flow is driven by events (kiosk.core.events) on the core loop's thread and answers with effects
+(unlock a door, scan a compartment) for the shell to carry out. It reads and writes the bookcase's
+records only through the Ledger protocol below, which the store implements; it never touches a
+device, the network or the screen, and never blocks on any of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Callable, Iterable, Protocol
+
+from kiosk.core import events as ev
+from kiosk.core.inventory import UNCERTAIN, Holding, compare
+from kiosk.core.policy import Decision, LoanPolicy, Patron, card_hint, patron_key
+
+LOGGER = logging.getLogger(__name__)
+
+# Patron-facing states.
+IDLE, CHOOSING, REFUSED, DOOR_OPEN, SCANNING, RECEIPT = (
+    "idle", "choosing", "refused", "door_open", "scanning", "receipt")
+
+# Session states as persisted.
+S_UNLOCKING, S_OPEN, S_SCANNING, S_DONE = "unlocking", "open", "scanning", "done"
+
+PATRON, FORCED, STOCKTAKE = "patron", "forced", "stocktake"
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A session as the ledger keeps it; ``before`` is the compartment's inventory when it opened."""
+    id: str
+    kind: str
+    door: int
+    state: str
+    before: dict[str, Holding]
+    opened_at: str
+    patron_key: str | None = None
+    card_hint: str = ""
+    may_borrow: int = 0
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Everything one closed session changes, committed by the ledger in one transaction."""
+    session: SessionRecord
+    closed_at: str
+    due_at: str
+    loans: tuple[Holding, ...]
+    returns: tuple[Holding, ...]
+    missing: tuple[Holding, ...]
+    after: dict[str, Holding]
+    tags: dict[str, ev.TagInfo]
+    events: tuple[dict, ...]
+    summary: dict
+
+
+class Ledger(Protocol):
+    """What the flow needs from storage (kiosk.store implements it)."""
+
+    def patron(self, key: str) -> Patron | None: ...
+    def open_loan_count(self, key: str) -> int: ...
+    def door_holdings(self, door: int) -> dict[str, Holding]: ...
+    def known_uids(self) -> frozenset[str]: ...
+    def titles(self, item_ids: Iterable[str]) -> dict[str, str]: ...
+    def open_session(self, record: SessionRecord, events: list[dict]) -> None: ...
+    def set_session_state(self, session_id: str, state: str) -> None: ...
+    def open_sessions(self) -> list[SessionRecord]: ...
+    def doors_never_counted(self, doors: Iterable[int]) -> list[int]: ...
+    def settle(self, settlement: Settlement) -> None: ...
+    def record_events(self, events: list[dict]) -> None: ...
+
+
+@dataclass
+class _Door:
+    number: int
+    open: bool | None = None          # None until the lock board has answered once
+    locked: bool | None = None
+    faults: dict[str, str] = field(default_factory=dict)   # device -> message
+
+    @property
+    def in_service(self) -> bool:
+        return not self.faults and self.open is not None
+
+
+@dataclass
+class _Live:
+    """Runtime state of an open session (the persisted part is ``record``)."""
+    record: SessionRecord
+    started: float
+    opened: float | None = None       # monotonic time the door was seen open
+    prompted: bool = False
+    alarmed: bool = False
+    scanning: bool = False
+    scan_due: float | None = None
+    scan_failures: int = 0
+    door_events: int = 0              # bumps whenever the door opens: a scan started before is stale
+    scan_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class Receipt:
+    borrowed: tuple[tuple[str, str, str], ...] = ()    # (item id, title, due date)
+    returned: tuple[tuple[str, str], ...] = ()         # (item id, title)
+    uncertain: int = 0
+    pending: bool = False                              # the scan failed; settled when the reader is back
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable view of the flow for the UI and the logs."""
+    state: str
+    door: int | None = None
+    reason: str | None = None
+    may_borrow: int = 0
+    limit: int = 0
+    receipt: Receipt | None = None
+    doors_in_service: tuple[int, ...] = ()
+    doors_out_of_service: tuple[int, ...] = ()
+    out_of_service: bool = False
+
+
+class Flow:
+    """One bookcase's sessions. Call ``start()`` once, then ``handle(event)`` for every event."""
+
+    def __init__(self, *, bookcase_id: str, doors: Iterable[int], ledger: Ledger, policy: LoanPolicy,
+                 secret: str, loan_days: int = 30, choose_door_timeout_s: float = 30.0,
+                 door_open_timeout_s: float = 20.0, door_open_prompt_s: float = 30.0,
+                 door_open_alarm_s: float = 90.0, receipt_s: float = 8.0, rescan_interval_s: float = 10.0,
+                 default_door: int | None = None, clock: Callable[[], float] = time.monotonic,
+                 wallclock: Callable[[], datetime] = lambda: datetime.now().astimezone()) -> None:
+        self.bookcase_id = bookcase_id
+        self.ledger = ledger
+        self.policy = policy
+        self.secret = secret
+        self.loan_days = loan_days
+        self.choose_door_timeout_s = choose_door_timeout_s
+        self.door_open_timeout_s = door_open_timeout_s
+        self.door_open_prompt_s = door_open_prompt_s
+        self.door_open_alarm_s = door_open_alarm_s
+        self.receipt_s = receipt_s
+        self.rescan_interval_s = rescan_interval_s
+        self.default_door = default_door
+        self.clock = clock
+        self.wallclock = wallclock
+        self.doors = {n: _Door(n) for n in doors}
+        self.live: dict[str, _Live] = {}
+        self.state = IDLE
+        self.deadline: float | None = None
+        self.patron: Patron | None = None
+        self.decision: Decision | None = None
+        self.current: str | None = None          # the patron-facing session
+        self.current_door: int | None = None
+        self.reason: str | None = None
+        self.receipt: Receipt | None = None
+        self.chosen_door: tuple[int, float] | None = None   # a door picked before the card, until when
+
+    # --- public API -----------------------------------------------------------------------------
+
+    def start(self) -> list[ev.Effect]:
+        """Resume sessions left open by a crash or power cut: wait for their doors, rescan, finish."""
+        now = self.clock()
+        for record in self.ledger.open_sessions():
+            self.live[record.id] = _Live(record, started=now, opened=now if record.state == S_OPEN else None)
+            LOGGER.warning("door %d: resuming %s session %s left open by a restart (state %s)",
+                           record.door, record.kind, record.id[:8], record.state)
+            if record.kind == PATRON:
+                self.current, self.current_door, self.state = record.id, record.door, DOOR_OPEN
+        busy = {live.record.door for live in self.live.values()}
+        for door in self.ledger.doors_never_counted(d for d in self.doors if d not in busy):
+            # First boot of this compartment: take stock of what is inside, without calling it returns.
+            record = SessionRecord(id=str(uuid.uuid4()), kind=STOCKTAKE, door=door, state=S_SCANNING,
+                                   before={}, opened_at=self._iso())
+            self.ledger.open_session(record, [{"type": "session_opened", "session": record.id, "door": door,
+                                               "patron": None, "kind": STOCKTAKE}])
+            self.live[record.id] = _Live(record, started=now)
+            LOGGER.info("door %d: first start; a stocktake runs once the door is seen closed", door)
+        return []
+
+    def handle(self, event: ev.Event) -> list[ev.Effect]:
+        handler = getattr(self, "_handle_" + type(event).__name__)
+        return handler(event) or []
+
+    def snapshot(self) -> Snapshot:
+        in_service = tuple(n for n, d in self.doors.items() if d.in_service)
+        out = tuple(n for n, d in self.doors.items() if d.faults)
+        decision = self.decision
+        return Snapshot(state=self.state, door=self.current_door, reason=self.reason,
+                        may_borrow=decision.may_borrow if decision else 0,
+                        limit=decision.limit if decision else 0, receipt=self.receipt,
+                        doors_in_service=in_service, doors_out_of_service=out,
+                        out_of_service=bool(self.doors) and all(d.faults for d in self.doors.values()))
+
+    def session_for_door(self, door: int) -> _Live | None:
+        for live in self.live.values():
+            if live.record.door == door:
+                return live
+        return None
+
+    # --- identification and door choice ---------------------------------------------------------
+
+    def _handle_CardPresented(self, event: ev.CardPresented) -> list[ev.Effect]:
+        hint = card_hint(event.number)
+        if self.state in (CHOOSING, DOOR_OPEN, SCANNING):
+            LOGGER.info("card %s ignored: a session is in progress (%s)", hint, self.state)
+            return []
+        key = patron_key(self.secret, event.number)
+        patron = self.ledger.patron(key)
+        decision = self.policy.decide(patron, self.ledger.open_loan_count(key))
+        if not decision.allowed:
+            LOGGER.info("card %s refused: %s", hint, decision.reason)
+            self.ledger.record_events([{"type": "refusal", "patron": key if patron else None,
+                                        "reason": decision.reason}])
+            self._enter(REFUSED, self.receipt_s, reason=decision.reason)
+            self.decision = decision
+            return []
+        self.patron, self.decision = replace(patron, card_hint=hint), decision
+        LOGGER.info("card %s accepted: class %s, may borrow %d more (limit %d)",
+                    hint, patron.patron_class, decision.may_borrow, decision.limit)
+        door = None
+        if self.chosen_door and self.chosen_door[1] >= self.clock():
+            door = self.chosen_door[0]
+        elif self.default_door is not None:
+            door = self.default_door
+        self.chosen_door = None
+        if door is not None:
+            effects = self._open_for_patron(door)
+            if effects:
+                return effects
+        self._enter(CHOOSING, self.choose_door_timeout_s, reason=decision.reason)
+        if not self._free_doors():
+            LOGGER.warning("no door is free for card %s", hint)
+            self._enter(REFUSED, self.receipt_s, reason="no_door")
+        return []
+
+    def _handle_BadScan(self, event: ev.BadScan) -> None:
+        LOGGER.warning("scanner sent something that is not a card number: %s", event.reason)
+        if self.state in (IDLE, RECEIPT, REFUSED):
+            self._enter(REFUSED, self.receipt_s, reason="bad_scan")
+
+    def _handle_DoorChosen(self, event: ev.DoorChosen) -> list[ev.Effect]:
+        if event.door not in self.doors:
+            LOGGER.warning("door %d chosen, but this bookcase has no such door", event.door)
+            return []
+        if self.state == CHOOSING:
+            return self._open_for_patron(event.door)
+        if self.state in (IDLE, RECEIPT, REFUSED):
+            # A door picked before the card: remembered for one card, briefly.
+            self.chosen_door = (event.door, self.clock() + self.choose_door_timeout_s)
+            LOGGER.info("door %d chosen; waiting for a card", event.door)
+        return []
+
+    def _handle_Cancel(self, _: ev.Cancel) -> None:
+        if self.state in (CHOOSING, REFUSED, RECEIPT):
+            self._idle()
+        self.chosen_door = None
+
+    def _free_doors(self) -> list[int]:
+        return [n for n, d in self.doors.items()
+                if d.in_service and not d.open and self.session_for_door(n) is None]
+
+    def _open_for_patron(self, door: int) -> list[ev.Effect]:
+        state = self.doors[door]
+        if door not in self._free_doors():
+            why = ("out of service: " + "; ".join(state.faults.values())) if state.faults else (
+                "busy" if self.session_for_door(door) else "not ready")
+            LOGGER.info("door %d cannot be opened for the patron: %s", door, why)
+            return []
+        assert self.patron is not None and self.decision is not None
+        record = SessionRecord(id=str(uuid.uuid4()), kind=PATRON, door=door, state=S_UNLOCKING,
+                               before=self.ledger.door_holdings(door), opened_at=self._iso(),
+                               patron_key=self.patron.key, card_hint=self.patron.card_hint,
+                               may_borrow=self.decision.may_borrow)
+        # Invariant 2: the before-inventory is on disk before the lock is told to open.
+        self.ledger.open_session(record, [{"type": "session_opened", "session": record.id, "door": door,
+                                           "patron": record.patron_key, "kind": PATRON}])
+        self.live[record.id] = _Live(record, started=self.clock())
+        self.current, self.current_door = record.id, door
+        self._enter(DOOR_OPEN, None, reason=self.decision.reason)
+        LOGGER.info("door %d: unlocking for card %s (session %s, %d books inside)",
+                    door, record.card_hint, record.id[:8], len(record.before))
+        return [ev.Unlock(door, record.id)]
+
+    # --- doors ----------------------------------------------------------------------------------
+
+    def _handle_UnlockResult(self, event: ev.UnlockResult) -> list[ev.Effect]:
+        live = self.live.get(event.session_id)
+        if event.error is None or live is None:
+            return []
+        LOGGER.error("door %d: unlock failed: %s", event.door, event.error)
+        self._alarm("hardware_fault", event.door, device="lockboard", message=event.error)
+        self.doors[event.door].faults["lockboard"] = event.error
+        if self.current == event.session_id:
+            self.current, self.current_door = None, None
+            self._enter(CHOOSING, self.choose_door_timeout_s, reason="door_failed")
+        # The door may or may not have moved: the reader settles it.
+        return self._request_scan(live)
+
+    def _handle_DoorSensed(self, event: ev.DoorSensed) -> list[ev.Effect]:
+        door = self.doors.get(event.door)
+        if door is None:
+            return []
+        was_open = door.open
+        door.open, door.locked = event.open, event.locked
+        live = self.session_for_door(event.door)
+        if event.open and not was_open:
+            if live is None:
+                return self._forced(event.door)
+            live.door_events += 1
+            live.scanning = False
+            if live.opened is None:
+                live.opened = self.clock()
+            if live.record.state != S_OPEN:
+                self._persist_state(live, S_OPEN)
+            LOGGER.info("door %d: open", event.door)
+            if live.record.id == self.current:
+                self._enter(DOOR_OPEN, None, reason=self.reason)
+            return []
+        if not event.open and (was_open or was_open is None):
+            if live is not None and (was_open or live.record.state in (S_OPEN, S_SCANNING)):
+                LOGGER.info("door %d: closed; taking the inventory", event.door)
+                return self._request_scan(live)
+        return []
+
+    def _forced(self, door: int) -> list[ev.Effect]:
+        # Invariant 7: a door that opens without an unlock is an alarm, and what leaves is missing.
+        record = SessionRecord(id=str(uuid.uuid4()), kind=FORCED, door=door, state=S_OPEN,
+                               before=self.ledger.door_holdings(door), opened_at=self._iso())
+        LOGGER.error("door %d: opened without an unlock command — door_forced alarm (session %s)",
+                     door, record.id[:8])
+        self.ledger.open_session(record, [
+            {"type": "session_opened", "session": record.id, "door": door, "patron": None, "kind": FORCED},
+            {"type": "alarm", "alarm": "door_forced", "door": door, "session": record.id}])
+        self.live[record.id] = _Live(record, started=self.clock(), opened=self.clock())
+        return []
+
+    def _request_scan(self, live: _Live) -> list[ev.Effect]:
+        if live.scanning:
+            return []
+        if live.record.state != S_SCANNING:
+            self._persist_state(live, S_SCANNING)
+        live.scanning, live.scan_due, live.scan_epoch = True, None, live.door_events
+        if live.record.id == self.current:
+            self._enter(SCANNING, None, reason=self.reason)
+        return [ev.Scan(live.record.door, live.record.id, self.ledger.known_uids())]
+
+    # --- inventory results ----------------------------------------------------------------------
+
+    def _handle_ScanResult(self, event: ev.ScanResult) -> list[ev.Effect]:
+        live = self.live.get(event.session_id)
+        if live is None or not live.scanning:
+            return []
+        live.scanning = False
+        if live.scan_epoch != live.door_events or self.doors[event.door].open:
+            LOGGER.info("door %d: reopened during the inventory; waiting for it to close again", event.door)
+            return []
+        if live.scan_failures:
+            LOGGER.info("door %d: reader answers again", event.door)
+            self.doors[event.door].faults.pop("rfid", None)
+            self._event({"type": "alarm_cleared", "alarm": "hardware_fault", "door": event.door, "device": "rfid"})
+        self._settle(live, event)
+        return []
+
+    def _handle_ScanFailed(self, event: ev.ScanFailed) -> None:
+        live = self.live.get(event.session_id)
+        if live is None:
+            return
+        live.scanning = False
+        live.scan_failures += 1
+        live.scan_due = self.clock() + self.rescan_interval_s
+        LOGGER.error("door %d: inventory failed (%s); session %s stays open and is retried in %.0f s",
+                     event.door, event.error, event.session_id[:8], self.rescan_interval_s)
+        if live.scan_failures == 1:
+            self.doors[event.door].faults["rfid"] = event.error
+            self._alarm("hardware_fault", event.door, device="rfid", message=event.error,
+                        session=event.session_id)
+        if event.session_id == self.current:
+            self.current = None
+            self.receipt = Receipt(pending=True)
+            self._enter(RECEIPT, self.receipt_s, reason="pending")
+
+    def _settle(self, live: _Live, result: ev.ScanResult) -> None:
+        record = live.record
+        item_ids = {uid: info.item_id for uid, info in result.tags.items()}
+        ch = compare(record.before, result.present, result.uncertain, item_ids)
+        now = self.wallclock()
+        due = (now + timedelta(days=self.loan_days)).date().isoformat()
+        loans: tuple[Holding, ...] = ()
+        missing = list(ch.missing)
+        if record.kind == PATRON:
+            loans = tuple(ch.removed)
+        else:
+            missing.extend(ch.removed)
+        if record.kind == STOCKTAKE:
+            ch.added, ch.foreign_added = [], []
+        events: list[dict] = []
+        base = {"session": record.id, "door": record.door}
+        for h in loans:
+            events.append({"type": "loan", **base, "item": h.item_id, "uid": h.uid, "patron": record.patron_key,
+                           "due": due})
+        for h in ch.added:
+            events.append({"type": "return", **base, "item": h.item_id, "uid": h.uid})
+        for h in missing:
+            events.append({"type": "item_missing", **base, "item": h.item_id, "uid": h.uid})
+        for h in ch.foreign_added + ch.foreign_removed:
+            info = result.tags.get(h.uid)
+            events.append({"type": "foreign_object", **base, "uid": h.uid,
+                           "change": "added" if h in ch.foreign_added else "removed",
+                           "reason": info.error if info and info.error else "no library item on the tag"})
+        for h in ch.newly_uncertain:
+            events.append({"type": "uncertain_tag", **base, "item": h.item_id, "uid": h.uid, "origin": h.origin})
+        if record.kind == PATRON and len(loans) > record.may_borrow:
+            events.append({"type": "alarm", "alarm": "over_limit", **base, "patron": record.patron_key,
+                           "borrowed": len(loans), "may_borrow": record.may_borrow})
+        summary = {"loans": len(loans), "returns": len(ch.added), "missing": len(missing),
+                   "foreign": len(ch.foreign_added) + len(ch.foreign_removed),
+                   "uncertain": sum(1 for h in ch.after.values() if h.status == UNCERTAIN),
+                   "rounds": result.rounds, "agreed": result.agreed, "books_after": len(ch.after)}
+        events.append({"type": "session_closed", **base, "kind": record.kind, "patron": record.patron_key,
+                       **summary})
+        settlement = Settlement(session=record, closed_at=now.isoformat(timespec="seconds"), due_at=due,
+                                loans=loans, returns=tuple(ch.added), missing=tuple(missing), after=ch.after,
+                                tags=dict(result.tags), events=tuple(events), summary=summary)
+        # Invariant 6: loans, returns, holdings and outbox events land in one transaction.
+        self.ledger.settle(settlement)
+        del self.live[record.id]
+        titles = self.ledger.titles(h.item_id for h in (*loans, *ch.added) if h.item_id)
+        receipt = Receipt(borrowed=tuple((h.item_id, titles.get(h.item_id, ""), due) for h in loans),
+                          returned=tuple((h.item_id, titles.get(h.item_id, "")) for h in ch.added),
+                          uncertain=summary["uncertain"])
+        self._log_receipt(record, receipt, summary)
+        if record.id == self.current:
+            self.current = None
+            self.receipt = receipt
+            self._enter(RECEIPT, self.receipt_s, reason=None)
+
+    def _log_receipt(self, record: SessionRecord, receipt: Receipt, summary: dict) -> None:
+        who = f"card {record.card_hint}" if record.kind == PATRON else f"{record.kind} session"
+        lines = [f"door {record.door}: receipt for {who}: borrowed {len(receipt.borrowed)}, "
+                 f"returned {len(receipt.returned)}"]
+        lines += [f"  borrowed {item} 《{title or '?'}》 due {due}" for item, title, due in receipt.borrowed]
+        lines += [f"  returned {item} 《{title or '?'}》" for item, title in receipt.returned]
+        if summary["missing"]:
+            lines.append(f"  {summary['missing']} item(s) recorded as missing")
+        if summary["foreign"]:
+            lines.append(f"  {summary['foreign']} foreign object(s) for staff to check")
+        if receipt.uncertain:
+            lines.append(f"  {receipt.uncertain} uncertain tag(s) held for staff, not charged")
+        LOGGER.info("\n".join(lines))
+
+    # --- devices and time -----------------------------------------------------------------------
+
+    def _handle_DeviceLink(self, event: ev.DeviceLink) -> list[ev.Effect]:
+        effects: list[ev.Effect] = []
+        for n in event.doors:
+            door = self.doors.get(n)
+            if door is None:
+                continue
+            if event.up:
+                door.faults.pop(event.device, None)
+            else:
+                door.faults[event.device] = event.message
+        if event.up:
+            LOGGER.info("%s: link up (%s)", event.device, event.message)
+            self._event({"type": "alarm_cleared", "alarm": "hardware_fault", "device": event.device})
+            if event.device == "rfid":
+                for live in self.live.values():
+                    if live.scan_due is not None:
+                        live.scan_due = self.clock()
+        else:
+            LOGGER.error("%s: link down (%s); doors %s out of service", event.device, event.message,
+                         ", ".join(map(str, event.doors)) or "none")
+            self._alarm("hardware_fault", None, device=event.device, message=event.message)
+        if self.doors and all(d.faults for d in self.doors.values()):
+            LOGGER.error("bookcase %s is out of service: no door can work", self.bookcase_id)
+        return effects
+
+    def _handle_Tick(self, _: ev.Tick) -> list[ev.Effect]:
+        now = self.clock()
+        effects: list[ev.Effect] = []
+        if self.deadline is not None and now >= self.deadline:
+            if self.state == CHOOSING:
+                LOGGER.info("no door chosen in time; back to idle")
+            self._idle()
+        for live in list(self.live.values()):
+            record = live.record
+            if record.state == S_UNLOCKING and live.opened is None and not live.scanning and \
+                    now - live.started >= self.door_open_timeout_s and self.doors[record.door].open is False:
+                LOGGER.info("door %d was not opened within %.0f s; checking the compartment",
+                            record.door, self.door_open_timeout_s)
+                effects += self._request_scan(live)
+                if record.id == self.current:
+                    self.current = None
+                    self._idle()
+            elif live.opened is not None and self.doors[record.door].open:
+                held = now - live.opened
+                if held >= self.door_open_prompt_s and not live.prompted:
+                    live.prompted = True
+                    LOGGER.warning("door %d open for %.0f s: prompting to close it", record.door, held)
+                if held >= self.door_open_alarm_s and not live.alarmed:
+                    live.alarmed = True
+                    self._alarm("door_held_open", record.door, session=record.id, seconds=round(held))
+            if live.scan_due is not None and now >= live.scan_due and not live.scanning \
+                    and self.doors[record.door].open is False:
+                LOGGER.info("door %d: retrying the inventory (attempt %d)", record.door, live.scan_failures + 1)
+                effects += self._request_scan(live)
+        return effects
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _enter(self, state: str, timeout_s: float | None, *, reason: str | None) -> None:
+        self.state = state
+        self.reason = reason
+        self.deadline = None if timeout_s is None else self.clock() + timeout_s
+        if state != RECEIPT:
+            self.receipt = None
+
+    def _idle(self) -> None:
+        self.state, self.deadline, self.reason, self.receipt = IDLE, None, None, None
+        self.patron, self.decision, self.current_door = None, None, None
+        if self.current is not None and self.current not in self.live:
+            self.current = None
+
+    def _persist_state(self, live: _Live, state: str) -> None:
+        live.record = replace(live.record, state=state)
+        self.ledger.set_session_state(live.record.id, state)
+
+    def _alarm(self, alarm: str, door: int | None, **fields) -> None:
+        LOGGER.warning("alarm %s%s %s", alarm, f" on door {door}" if door is not None else "",
+                       " ".join(f"{k}={v}" for k, v in fields.items()))
+        self._event({"type": "alarm", "alarm": alarm, "door": door, **fields})
+
+    def _event(self, event: dict) -> None:
+        self.ledger.record_events([event])
+
+    def _iso(self) -> str:
+        return self.wallclock().isoformat(timespec="milliseconds")

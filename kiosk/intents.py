@@ -1,0 +1,97 @@
+"""A local Unix socket for intents (choose a door, cancel) and status, for headless runs and tests.
+
+One JSON object per line: {"intent": "door", "door": 2} | {"intent": "cancel"} | {"intent": "status"}.
+The answer is one JSON line: {"ok": true, "snapshot": {...}} or {"ok": false, "error": "..."}.
+The touch UI posts the same intents in-process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import socket
+import socketserver
+import threading
+from pathlib import Path
+from typing import Callable
+
+from kiosk.core import events as ev
+from kiosk.core.flow import Snapshot
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 4096
+
+
+class IntentServer:
+    def __init__(self, path: Path, post: Callable[[ev.Event], None], snapshot: Callable[[], Snapshot]) -> None:
+        self.path = Path(path)
+        self.post = post
+        self.snapshot = snapshot
+        self._server: socketserver.ThreadingUnixStreamServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                line = self.rfile.readline(MAX_REQUEST_BYTES)
+                reply = outer.answer(line)
+                self.wfile.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+
+        self._server = socketserver.ThreadingUnixStreamServer(str(self.path), Handler)
+        self._server.daemon_threads = True
+        os.chmod(self.path, 0o660)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="kiosk-intents", daemon=True)
+        self._thread.start()
+
+    def answer(self, line: bytes) -> dict:
+        try:
+            request = json.loads(line)
+            intent = request["intent"]
+        except (ValueError, KeyError, TypeError):
+            return {"ok": False, "error": 'expected one JSON line like {"intent": "door", "door": 2}'}
+        if intent == "door":
+            door = request.get("door")
+            if not isinstance(door, int) or isinstance(door, bool):
+                return {"ok": False, "error": "door must be a door number"}
+            self.post(ev.DoorChosen(door))
+        elif intent == "cancel":
+            self.post(ev.Cancel())
+        elif intent != "status":
+            return {"ok": False, "error": f"unknown intent {intent!r} (door, cancel, status)"}
+        return {"ok": True, "snapshot": dataclasses.asdict(self.snapshot())}
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def send(path: Path | str, request: dict, timeout_s: float = 5.0) -> dict:
+    """Client side: send one intent, return the answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        sock.connect(str(path))
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)

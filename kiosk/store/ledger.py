@@ -1,0 +1,221 @@
+"""The bookcase's records: patrons, holdings, sessions, loans, returns and the outbox (the flow's Ledger)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+import sqlite_utils
+
+from kiosk.core.flow import SessionRecord, Settlement
+from kiosk.core.inventory import Holding
+from kiosk.core.policy import Patron
+from kiosk.store.db import StoreError, connect, transaction
+
+LOGGER = logging.getLogger(__name__)
+
+EVENT_VERSION = 1
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+class Store:
+    """SQLite-backed ledger. Only the core loop's thread writes; readers may use their own Store."""
+
+    def __init__(self, path: Path | str, bookcase_id: str) -> None:
+        self.path = Path(path)
+        self.bookcase_id = bookcase_id
+        self.db: sqlite_utils.Database = connect(self.path)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # --- reference data -------------------------------------------------------------------------
+
+    def upsert_patrons(self, patrons: Iterable[dict]) -> int:
+        rows = [{**p, "updated": _now()} for p in patrons]
+        with transaction(self.db):
+            self.db["patrons"].upsert_all(rows, pk="patron_key")
+        return len(rows)
+
+    def upsert_catalogue(self, items: Iterable[dict]) -> int:
+        rows = [{**item, "updated": _now()} for item in items]
+        with transaction(self.db):
+            self.db["catalogue"].upsert_all(rows, pk="item_id")
+        return len(rows)
+
+    def place_holdings(self, door: int, items: Iterable[tuple[str, str | None]]) -> None:
+        """Staff stocking: these (uid, item id) tags are in the door's compartment (only if not known yet)."""
+        now = _now()
+        with transaction(self.db) as conn:
+            for uid, item_id in items:
+                conn.execute("INSERT OR IGNORE INTO holdings (uid, door, item_id, status, origin, updated) "
+                             "VALUES (?, ?, ?, 'present', 'present', ?)", (uid, door, item_id, now))
+                conn.execute("INSERT OR IGNORE INTO tags (uid, item_id, usage, first_seen) VALUES (?, ?, 1, ?)",
+                             (uid, item_id, now))
+
+    # --- Ledger protocol ------------------------------------------------------------------------
+
+    def patron(self, key: str) -> Patron | None:
+        row = self.db.execute("SELECT patron_class, status, loans_elsewhere, card_hint FROM patrons "
+                              "WHERE patron_key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return Patron(key=key, patron_class=row[0], status=row[1], loans_elsewhere=row[2] or 0,
+                      card_hint=row[3] or "")
+
+    def open_loan_count(self, key: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM loans WHERE patron_key = ? AND returned_at IS NULL",
+                               (key,)).fetchone()[0]
+
+    def door_holdings(self, door: int) -> dict[str, Holding]:
+        rows = self.db.execute("SELECT uid, item_id, status, origin FROM holdings WHERE door = ?", (door,))
+        return {uid: Holding(uid, item_id, status, origin or status) for uid, item_id, status, origin in rows}
+
+    def known_uids(self) -> frozenset[str]:
+        return frozenset(uid for (uid,) in self.db.execute("SELECT uid FROM tags"))
+
+    def titles(self, item_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(item_ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(self.db.execute(f"SELECT item_id, title FROM catalogue WHERE item_id IN ({marks})", ids))
+
+    def open_session(self, record: SessionRecord, events: list[dict]) -> None:
+        with transaction(self.db) as conn:
+            conn.execute(
+                "INSERT INTO sessions (id, kind, door, patron_key, card_hint, may_borrow, state, before_json, "
+                "opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.id, record.kind, record.door, record.patron_key, record.card_hint, record.may_borrow,
+                 record.state, _holdings_json(record.before), record.opened_at))
+            self._enqueue(conn, events)
+
+    def set_session_state(self, session_id: str, state: str) -> None:
+        with transaction(self.db) as conn:
+            conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (state, session_id))
+
+    def open_sessions(self) -> list[SessionRecord]:
+        rows = self.db.execute(
+            "SELECT id, kind, door, state, before_json, opened_at, patron_key, card_hint, may_borrow "
+            "FROM sessions WHERE state != 'done' ORDER BY opened_at")
+        return [SessionRecord(id=r[0], kind=r[1], door=r[2], state=r[3], before=_holdings_from_json(r[4]),
+                              opened_at=r[5], patron_key=r[6], card_hint=r[7] or "", may_borrow=r[8] or 0)
+                for r in rows]
+
+    def doors_never_counted(self, doors: Iterable[int]) -> list[int]:
+        counted = {k for (k,) in self.db.execute("SELECT key FROM meta WHERE key LIKE 'counted:door:%'")}
+        return [d for d in doors if f"counted:door:{d}" not in counted]
+
+    def settle(self, s: Settlement) -> None:
+        record = s.session
+        with transaction(self.db) as conn:
+            state = conn.execute("SELECT state FROM sessions WHERE id = ?", (record.id,)).fetchone()
+            if state is None or state[0] == "done":
+                LOGGER.warning("session %s is already settled; ignoring a second settlement", record.id[:8])
+                return
+            for uid, info in s.tags.items():
+                if not info.readable:
+                    continue        # read again next time: the tag answered but its memory did not
+                conn.execute("INSERT OR IGNORE INTO tags (uid, item_id, usage, error, first_seen) "
+                             "VALUES (?, ?, ?, ?, ?)", (uid, info.item_id, info.usage, info.error, s.closed_at))
+            for h in s.loans:
+                self._close_open_loan(conn, h.item_id, None, s.closed_at)
+                conn.execute("INSERT INTO loans (id, item_id, uid, patron_key, session_id, door, loaned_at, due_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (str(uuid.uuid4()), h.item_id, h.uid, record.patron_key, record.id, record.door,
+                              s.closed_at, s.due_at))
+            for h in s.returns:
+                return_id = str(uuid.uuid4())
+                loan_id = self._close_open_loan(conn, h.item_id, return_id, s.closed_at)
+                conn.execute("INSERT INTO returns (id, item_id, uid, session_id, door, returned_at, loan_id) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (return_id, h.item_id, h.uid, record.id, record.door, s.closed_at, loan_id))
+            for h in s.missing:
+                conn.execute("INSERT INTO missing (id, item_id, uid, session_id, door, noted_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             (str(uuid.uuid4()), h.item_id, h.uid, record.id, record.door, s.closed_at))
+            conn.execute("DELETE FROM holdings WHERE door = ?", (record.door,))
+            for h in s.after.values():
+                # A tag moved here from another compartment leaves that compartment's holdings.
+                conn.execute("INSERT OR REPLACE INTO holdings (uid, door, item_id, status, origin, updated) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             (h.uid, record.door, h.item_id, h.status, h.origin, s.closed_at))
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                         (f"counted:door:{record.door}", s.closed_at))
+            conn.execute("UPDATE sessions SET state = 'done', closed_at = ?, summary_json = ? WHERE id = ?",
+                         (s.closed_at, json.dumps(s.summary), record.id))
+            self._enqueue(conn, list(s.events))
+
+    def _close_open_loan(self, conn: sqlite3.Connection, item_id: str | None, return_id: str | None,
+                         at: str) -> str | None:
+        row = conn.execute("SELECT id FROM loans WHERE item_id = ? AND returned_at IS NULL", (item_id,)).fetchone()
+        if row is None:
+            return None
+        if return_id is None:
+            LOGGER.warning("item %s left the bookcase while still on an earlier loan; closing that loan", item_id)
+        conn.execute("UPDATE loans SET returned_at = ?, return_id = ? WHERE id = ?", (at, return_id, row[0]))
+        return row[0]
+
+    def record_events(self, events: list[dict]) -> None:
+        with transaction(self.db) as conn:
+            self._enqueue(conn, events)
+
+    # --- outbox ---------------------------------------------------------------------------------
+
+    def _enqueue(self, conn: sqlite3.Connection, events: list[dict]) -> None:
+        for event in events:
+            event_id = str(uuid.uuid4())
+            created = _now()
+            cur = conn.execute("INSERT INTO outbox (id, type, payload, created) VALUES (?, ?, '', ?)",
+                               (event_id, event["type"], created))
+            seq = cur.lastrowid
+            payload = {"v": EVENT_VERSION, "id": event_id, "bookcase": self.bookcase_id, "seq": seq,
+                       "ts": created, **event}
+            conn.execute("UPDATE outbox SET payload = ? WHERE seq = ?",
+                         (json.dumps(payload, ensure_ascii=False, sort_keys=True), seq))
+
+    def outbox(self, unsent_only: bool = False) -> list[dict]:
+        where = " WHERE sent IS NULL" if unsent_only else ""
+        return [json.loads(p) for (p,) in self.db.execute(f"SELECT payload FROM outbox{where} ORDER BY seq")]
+
+    def outbox_depth(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM outbox WHERE sent IS NULL").fetchone()[0]
+
+    # --- views for the receipt, the logs and the tests ------------------------------------------
+
+    def loans(self, open_only: bool = False) -> list[dict]:
+        where = " WHERE returned_at IS NULL" if open_only else ""
+        return [dict(r) for r in self.db.query(f"SELECT * FROM loans{where} ORDER BY loaned_at, item_id")]
+
+    def returns(self) -> list[dict]:
+        return [dict(r) for r in self.db.query("SELECT * FROM returns ORDER BY returned_at, item_id")]
+
+    def missing(self) -> list[dict]:
+        return [dict(r) for r in self.db.query("SELECT * FROM missing ORDER BY noted_at, uid")]
+
+    def sessions(self) -> list[dict]:
+        return [dict(r) for r in self.db.query("SELECT * FROM sessions ORDER BY opened_at")]
+
+    def holdings(self, door: int | None = None) -> list[dict]:
+        if door is None:
+            return [dict(r) for r in self.db.query("SELECT * FROM holdings ORDER BY door, uid")]
+        return [dict(r) for r in self.db.query("SELECT * FROM holdings WHERE door = ? ORDER BY uid", [door])]
+
+
+def _holdings_json(before: dict[str, Holding]) -> str:
+    return json.dumps([[h.uid, h.item_id, h.status, h.origin] for h in before.values()])
+
+
+def _holdings_from_json(text: str) -> dict[str, Holding]:
+    try:
+        return {row[0]: Holding(*row) for row in json.loads(text)}
+    except (ValueError, TypeError, IndexError) as exc:
+        raise StoreError(f"a session's saved before-inventory is damaged ({exc})") from None
