@@ -40,16 +40,21 @@ class Store:
     # --- reference data -------------------------------------------------------------------------
 
     def upsert_patrons(self, patrons: Iterable[dict]) -> int:
-        rows = [{**p, "updated": _now()} for p in patrons]
-        with transaction(self.db):
-            self.db["patrons"].upsert_all(rows, pk="patron_key")
-        return len(rows)
+        return self._upsert("patrons", "patron_key", ("patron_class", "status", "loans_elsewhere", "card_hint"),
+                            patrons, {"loans_elsewhere": 0, "card_hint": ""})
 
     def upsert_catalogue(self, items: Iterable[dict]) -> int:
-        rows = [{**item, "updated": _now()} for item in items]
-        with transaction(self.db):
-            self.db["catalogue"].upsert_all(rows, pk="item_id")
-        return len(rows)
+        return self._upsert("catalogue", "item_id", ("title", "author"), items, {"author": ""})
+
+    def _upsert(self, table: str, pk: str, columns: tuple[str, ...], rows: Iterable[dict], defaults: dict) -> int:
+        now = _now()
+        cols = (pk, *columns, "updated")
+        sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+               f"ON CONFLICT({pk}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in cols[1:]))
+        values = [tuple(row.get(c, defaults.get(c)) for c in cols[:-1]) + (now,) for row in rows]
+        with transaction(self.db) as conn:
+            conn.executemany(sql, values)
+        return len(values)
 
     def place_holdings(self, door: int, items: Iterable[tuple[str, str | None]]) -> None:
         """Staff stocking: these (uid, item id) tags are in the door's compartment (only if not known yet)."""
@@ -81,6 +86,15 @@ class Store:
 
     def known_uids(self) -> frozenset[str]:
         return frozenset(uid for (uid,) in self.db.execute("SELECT uid FROM tags"))
+
+    def item_ids(self, uids: Iterable[str]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        uids = list(uids)
+        for i in range(0, len(uids), 500):
+            chunk = uids[i:i + 500]
+            found.update(self.db.execute(
+                f"SELECT uid, item_id FROM tags WHERE uid IN ({','.join('?' * len(chunk))})", chunk))
+        return found
 
     def titles(self, item_ids: Iterable[str]) -> dict[str, str]:
         ids = list(item_ids)
