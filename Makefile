@@ -5,7 +5,7 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 demo: bootstrap
-	.venv/bin/kiosk-sim demo --config config/demo.toml
+	.venv/bin/python -m simulators.demo --config config/demo.toml
 
 test: bootstrap
 	.venv/bin/python -m pytest -q $(PYTEST_ARGS)

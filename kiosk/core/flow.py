@@ -426,7 +426,7 @@ class Flow:
                    "rounds": result.rounds, "agreed": result.agreed, "books_after": len(ch.after)}
         events.append({"type": "session_closed", **base, "kind": record.kind, "patron": record.patron_key,
                        **summary})
-        settlement = Settlement(session=record, closed_at=now.isoformat(timespec="seconds"), due_at=due,
+        settlement = Settlement(session=record, closed_at=now.isoformat(timespec="milliseconds"), due_at=due,
                                 loans=loans, returns=tuple(ch.added), missing=tuple(missing), after=ch.after,
                                 tags=dict(result.tags), events=tuple(events), summary=summary)
         # Invariant 6: loans, returns, holdings and outbox events land in one transaction.
