@@ -88,7 +88,7 @@ def bench_unlock(sessions: int) -> dict:
                 start = time.perf_counter()
                 case.sim.scan(ADULT)
                 latencies.append((unlocks.wait(i + 1) - start) * 1000)
-                wait_for(lambda: case.door_open(1 + i % 2), 10, "door open")
+                wait_for(lambda: case.seen_open(1 + i % 2), 10, "door open")
                 case.sim.close(1 + i % 2)
                 print(f"\r  (a) {i + 1}/{sessions} sessions", end="", file=sys.stderr, flush=True)
         finally:
@@ -109,7 +109,7 @@ def bench_close(books: int, air_ms: float, repeats: int) -> dict:
                 before = len(case.settled_sessions())
                 send(case.cfg.intent_socket, {"intent": "door", "door": 1})
                 case.sim.scan(ADULT)
-                wait_for(lambda: case.door_open(1), 10, "door open")
+                wait_for(lambda: case.seen_open(1), 10, "door open")
                 book = case.items(1)[0]
                 case.sim.take(1, book)
                 case.sim.put(1, book)

@@ -75,7 +75,8 @@ class Demo:
         self.say(f"A patron picks door {door} on the screen and scans reader card {card_hint(card)}")
         send(self.cfg.intent_socket, {"intent": "door", "door": door})
         self.sim.scan(card)
-        self.wait(lambda: self.door(door)["open"], f"door {door} to open")
+        self.wait(lambda: self.door(door)["open"] and any(
+            s["door"] == door and s["state"] == "open" for s in self.view.sessions()), f"door {door} to open")
         for item in take:
             self.say(f"The patron takes 《{self.titles.get(item, item)}》 ({item}) from door {door}")
             self.sim.take(door, item)

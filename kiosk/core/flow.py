@@ -30,6 +30,8 @@ S_UNLOCKING, S_OPEN, S_SCANNING, S_DONE = "unlocking", "open", "scanning", "done
 
 PATRON, FORCED, STOCKTAKE = "patron", "forced", "stocktake"
 
+MAX_RESCAN_BACKOFF = 32
+
 
 @dataclass(frozen=True)
 class SessionRecord:
@@ -373,9 +375,11 @@ class Flow:
             return
         live.scanning = False
         live.scan_failures += 1
-        live.scan_due = self.clock() + self.rescan_interval_s
-        LOGGER.error("door %d: inventory failed (%s); session %s stays open and is retried in %.0f s",
-                     event.door, event.error, event.session_id[:8], self.rescan_interval_s)
+        # Back off while the reader stays down (x1, x2, x4 ... x32); a link-up event retries at once.
+        delay = self.rescan_interval_s * min(2 ** (live.scan_failures - 1), MAX_RESCAN_BACKOFF)
+        live.scan_due = self.clock() + delay
+        LOGGER.error("door %d: inventory failed (%s); session %s stays open and is retried in %.1f s",
+                     event.door, event.error, event.session_id[:8], delay)
         if live.scan_failures == 1:
             self.doors[event.door].faults["rfid"] = event.error
             self._alarm("hardware_fault", event.door, device="rfid", message=event.error,

@@ -205,6 +205,9 @@ def test_reader_silent_mid_scan_keeps_the_session_and_retries(h):
     assert h.tick(5) == []
     (again,) = h.tick(6)
     assert again.session_id == scan.session_id
+    h.send(ev.ScanFailed(1, scan.session_id, "RFID reader 1: no answer after 3 tries"))
+    assert h.tick(15) == []                          # the second failure waits twice as long
+    (again,) = h.tick(6)
     h.scan_result(again, {"U1", "U2"})
     assert [r["item_id"] for r in h.store.loans()] == ["MH3"]
     assert 1 not in h.flow.snapshot().doors_out_of_service

@@ -149,6 +149,11 @@ class Bookcase:
         (info,) = [d for d in self.sim.status()["doors"] if d["door"] == door]
         return sorted(info["items"])
 
+    def seen_open(self, door: int) -> bool:
+        """The door is open and the daemon has noticed (a patron spends seconds at an open door)."""
+        open_sessions = [s for s in self.view.sessions() if s["door"] == door and s["state"] != "done"]
+        return self.door_open(door) and bool(open_sessions) and open_sessions[-1]["state"] == "open"
+
     def door_open(self, door: int) -> bool:
         (info,) = [d for d in self.sim.status()["doors"] if d["door"] == door]
         return info["open"]
@@ -169,7 +174,7 @@ class Bookcase:
         done_before = len(self.settled_sessions())
         self.choose(door)
         self.sim.scan(card)
-        wait_for(lambda: self.door_open(door), 10, f"door {door} to open")
+        wait_for(lambda: self.seen_open(door), 10, f"door {door} to open")
         for item in take:
             self.sim.take(door, item)
         for item in put:

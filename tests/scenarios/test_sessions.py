@@ -83,7 +83,8 @@ def test_door_held_open_raises_one_alarm(tmp_path):
 def test_forced_door_is_an_alarm_and_what_left_is_missing(bookcase):
     book = bookcase.items(3)[0]
     bookcase.sim.force(3)
-    wait_for(lambda: any(e["alarm"] == "door_forced" for e in bookcase.events("alarm")), 10, "door_forced")
+    wait_for(lambda: any(e["alarm"] == "door_forced" for e in bookcase.events("alarm")) and bookcase.seen_open(3),
+             10, "door_forced")
     bookcase.sim.take(3, book)
     bookcase.sim.close(3)
     wait_for(lambda: bookcase.settled_sessions("forced"), 30, "the forced session to settle")
@@ -95,7 +96,7 @@ def test_forced_door_is_an_alarm_and_what_left_is_missing(bookcase):
 def test_unknown_tag_is_a_foreign_object(bookcase):
     bookcase.choose(2)
     bookcase.sim.scan(ADULT)
-    wait_for(lambda: bookcase.door_open(2), 10, "door 2 to open")
+    wait_for(lambda: bookcase.seen_open(2), 10, "door 2 to open")
     junk_uid = bookcase.sim.put_junk(2)
     bookcase.sim.close(2)
     wait_for(lambda: bookcase.settled_sessions(), 30, "the session to settle")
@@ -131,7 +132,7 @@ def test_reader_silent_mid_scan_then_back(tmp_path):
         rounds_before = {d["door"]: d["rounds"] for d in case.sim.status()["doors"]}[1]
         case.choose(1)
         case.sim.scan(ADULT)
-        wait_for(lambda: case.door_open(1), 10, "door 1 to open")
+        wait_for(lambda: case.seen_open(1), 10, "door 1 to open")
         case.sim.take(1, book)
         case.sim.close(1)
         wait_for(lambda: {d["door"]: d["rounds"] for d in case.sim.status()["doors"]}[1] > rounds_before, 10,
