@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kiosk.drivers.errors import DeviceTimeout, DeviceUnavailable
+from kiosk.drivers.transport import SerialTransport
 
 LOGGER = logging.getLogger(__name__)
 
@@ -64,6 +65,15 @@ class RequestSession:
         self._closed = threading.Event()
         self.backoff_s = backoff_s
         self.transport = transport_factory(self._frames.put)
+
+    @classmethod
+    def over_serial(cls, url: str, *, baudrate: int, parity: str, name: str, decode: Callable,
+                    on_link: Callable[[bool, str], None], reconnect_interval_s: float = 1.0,
+                    trace: Callable[[str, bytes], None] | None = None) -> RequestSession:
+        """A session over a SerialTransport on ``url`` (a device path, a pty symlink, loop://, socket://)."""
+        return cls(lambda on_frame: SerialTransport(
+            url, baudrate=baudrate, parity=parity, name=name, decode=decode, on_frame=on_frame, on_link=on_link,
+            reconnect_interval_s=reconnect_interval_s, trace=trace))
 
     @property
     def name(self) -> str:

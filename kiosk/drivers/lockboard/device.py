@@ -89,19 +89,9 @@ class LockBoard:
         self._faulted: set[int] = set()
         self._stop = threading.Event()
         self._poll_thread: threading.Thread | None = None
-        self._session = RequestSession(
-            lambda on_frame: SerialTransport(
-                url,
-                baudrate=baudrate,
-                parity=serial.PARITY_NONE,
-                name=self.name,
-                decode=decode,
-                on_frame=on_frame,
-                on_link=self._link_changed,
-                reconnect_interval_s=reconnect_interval_s,
-                trace=trace,
-            )
-        )
+        self._session = RequestSession.over_serial(
+            url, baudrate=baudrate, parity=serial.PARITY_NONE, name=self.name, decode=decode,
+            on_link=self._link_changed, reconnect_interval_s=reconnect_interval_s, trace=trace)
 
     @property
     def transport(self) -> SerialTransport:

@@ -66,19 +66,9 @@ class RfidBus:
         self.timeout_s = timeout_s
         self.retries = retries
         self._on_link = on_link
-        self._session = RequestSession(
-            lambda on_frame: SerialTransport(
-                url,
-                baudrate=baudrate,
-                parity=serial.PARITY_EVEN,
-                name=self.name,
-                decode=decode,
-                on_frame=on_frame,
-                on_link=self._link_changed,
-                reconnect_interval_s=reconnect_interval_s,
-                trace=trace,
-            )
-        )
+        self._session = RequestSession.over_serial(
+            url, baudrate=baudrate, parity=serial.PARITY_EVEN, name=self.name, decode=decode,
+            on_link=self._link_changed, reconnect_interval_s=reconnect_interval_s, trace=trace)
 
     @property
     def transport(self) -> SerialTransport:
