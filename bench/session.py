@@ -65,7 +65,7 @@ def _idle(case: Bookcase) -> bool:
 
 
 def _case(folder: Path, books: int, air_ms: float, events=None) -> Bookcase:
-    case = Bookcase(folder, doors=2, books_per_door=books, air_ms=air_ms, receipt_s=0)
+    case = Bookcase(folder, doors=2, books_per_door=books, air_ms=air_ms, receipt_s=0, capacity=max(80, books))
     if events is not None:
         case.sim = SimulatedBookcase(case.cfg, folder / "sim", books_per_door=books, air_ms=air_ms, seed=1,
                                      pop_delay_ms=30, on_event=events)
@@ -139,6 +139,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "session.json")
     args = parser.parse_args()
     unlock = bench_unlock(args.sessions)
+    print(f"(a) card scan -> unlock frame: p50 {unlock['p50_ms']} ms, p99 {unlock['p99_ms']} ms", file=sys.stderr)
     close = [bench_close(n, args.air_ms, args.repeats) for n in (50, 150, 300)]
     print()
     print("| benchmark | measured | goal | met |")
