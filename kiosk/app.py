@@ -57,7 +57,8 @@ class App:
         self.lockboard = LockBoard(
             lb.port, boards=sorted({d.board for d in config.doors}), baudrate=lb.baudrate,
             lock_bit_unlocked=lb.lock_bit_unlocked, sensor_bit_open=lb.sensor_bit_open,
-            poll_interval_s=lb.poll_interval_ms / 1000, timeout_s=lb.timeout_ms / 1000, retries=lb.retries,
+            poll_interval_s=lb.poll_interval_ms / 1000, open_poll_interval_s=lb.open_poll_interval_ms / 1000,
+            timeout_s=lb.timeout_ms / 1000, retries=lb.retries,
             on_change=self._on_lock_change,
             on_link=lambda up, msg: self.post(ev.DeviceLink("lockboard", up, msg, all_doors)),
             on_board_fault=self._on_board_fault)

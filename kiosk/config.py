@@ -47,6 +47,7 @@ class LockBoardConfig:
     sensor_bit_open: int = 1
     unlock_pulse_ms: int = 500
     poll_interval_ms: int = 100
+    open_poll_interval_ms: int = 20
     timeout_ms: int = 250
     retries: int = 2
 
@@ -254,7 +255,7 @@ class _Reader:
     def lockboard(self, d: dict) -> LockBoardConfig:
         p = "lockboard."
         self.unknown(d, p, {"port", "baudrate", "lock_bit_unlocked", "sensor_bit_open", "unlock_pulse_ms",
-                            "poll_interval_ms", "timeout_ms", "retries"})
+                            "poll_interval_ms", "open_poll_interval_ms", "timeout_ms", "retries"})
         return LockBoardConfig(
             port=self.port(d, p),
             baudrate=self.value(d, "baudrate", p, int, 19200, low=1200, high=921600),
@@ -262,6 +263,7 @@ class _Reader:
             sensor_bit_open=self.value(d, "sensor_bit_open", p, int, 1, choices=(0, 1)),
             unlock_pulse_ms=self.value(d, "unlock_pulse_ms", p, int, 500, low=50, high=10000),
             poll_interval_ms=self.value(d, "poll_interval_ms", p, int, 100, low=10, high=5000),
+            open_poll_interval_ms=self.value(d, "open_poll_interval_ms", p, int, 20, low=10, high=5000),
             timeout_ms=self.value(d, "timeout_ms", p, int, 250, low=10, high=10000),
             retries=self.value(d, "retries", p, int, 2, low=0, high=10),
         )

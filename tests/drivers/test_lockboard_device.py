@@ -224,3 +224,18 @@ def test_loopback_echo_is_not_an_answer(events):
             board.unlock(0, 1)
     finally:
         board.close()
+
+
+def test_polls_fast_only_while_a_door_is_open(device, events, boards):
+    # With an idle interval of an hour, a close can only be seen if an open door switched to fast polling.
+    boards.sensors[0] = 0x0002
+    board = make_board(device, events, poll_interval_s=3600, open_poll_interval_s=0.01)
+    board.start()
+    try:
+        first = events.take_changes(32)
+        assert (0, 2, LockState(locked=True, door_open=True)) in first
+        boards.sensors[0] = 0
+        assert events.changes.get(timeout=WAIT_S) == (0, 2, CLOSED_LOCKED)
+        assert board._next_poll_s() == 3600
+    finally:
+        board.close()

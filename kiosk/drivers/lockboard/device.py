@@ -40,7 +40,8 @@ FaultCallback = Callable[[int, "str | None"], None]
 class LockBoard:
     """Kerong CU-style lock boards on one RS-485 bus.
 
-    ``start()`` opens the port and polls every board each ``poll_interval_s``: ``on_change(board, lock,
+    ``start()`` opens the port and polls every board each ``poll_interval_s`` (``open_poll_interval_s``
+    while any lock is released or any door open, so a closing door is seen at once): ``on_change(board, lock,
     state)`` fires for all 16 locks on a board's first good read and for every lock whose state changes
     afterwards; ``on_board_fault(board, message)`` fires when a board stops answering and
     ``on_board_fault(board, None)`` when it answers again. Callbacks run on the poll thread (or the
@@ -59,6 +60,7 @@ class LockBoard:
         lock_bit_unlocked: int = 1,
         sensor_bit_open: int = 1,
         poll_interval_s: float = 0.1,
+        open_poll_interval_s: float = 0.02,
         timeout_s: float = 0.25,
         retries: int = 2,
         on_change: ChangeCallback | None = None,
@@ -80,6 +82,7 @@ class LockBoard:
         self.lock_bit_unlocked = lock_bit_unlocked
         self.sensor_bit_open = sensor_bit_open
         self.poll_interval_s = poll_interval_s
+        self.open_poll_interval_s = min(open_poll_interval_s, poll_interval_s)
         self.timeout_s = timeout_s
         self.retries = retries
         self._on_change = on_change
@@ -169,7 +172,12 @@ class LockBoard:
                 if self._stop.is_set():
                     return
                 self._poll_board(board)
-            self._stop.wait(self.poll_interval_s)
+            self._stop.wait(self._next_poll_s())
+
+    def _next_poll_s(self) -> float:
+        # A door can only close while it is open: poll fast then, so the inventory starts at once.
+        busy = any(not st.locked or st.door_open for states in self._states.values() for st in states.values())
+        return self.open_poll_interval_s if busy else self.poll_interval_s
 
     def _poll_board(self, board: int) -> None:
         try:
