@@ -450,15 +450,17 @@ class Flow:
         who = f"card {record.card_hint}" if record.kind == PATRON else f"{record.kind} session"
         lines = [f"door {record.door}: receipt for {who}: borrowed {len(receipt.borrowed)}, "
                  f"returned {len(receipt.returned)}"]
-        lines += [f"  borrowed {item} 《{title or '?'}》 due {due}" for item, title, due in receipt.borrowed]
-        lines += [f"  returned {item} 《{title or '?'}》" for item, title in receipt.returned]
+        lines += [f"door {record.door}: borrowed {item} 《{title or '?'}》 due {due}"
+                  for item, title, due in receipt.borrowed]
+        lines += [f"door {record.door}: returned {item} 《{title or '?'}》" for item, title in receipt.returned]
         if summary["missing"]:
-            lines.append(f"  {summary['missing']} item(s) recorded as missing")
+            lines.append(f"door {record.door}: {summary['missing']} item(s) recorded as missing")
         if summary["foreign"]:
-            lines.append(f"  {summary['foreign']} foreign object(s) for staff to check")
+            lines.append(f"door {record.door}: {summary['foreign']} foreign object(s) for staff to check")
         if receipt.uncertain:
-            lines.append(f"  {receipt.uncertain} uncertain tag(s) held for staff, not charged")
-        LOGGER.info("\n".join(lines))
+            lines.append(f"door {record.door}: {receipt.uncertain} uncertain tag(s) held for staff, not charged")
+        for line in lines:
+            LOGGER.info("%s", line)
 
     # --- devices and time -----------------------------------------------------------------------
 
