@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kiosk.drivers.scanner.codec import encode_line  # noqa: E402
 from kiosk.intents import send  # noqa: E402
 from simulators.bookcase import SimulatedBookcase  # noqa: E402
 from tests.scenarios.harness import ADULT, Bookcase, wait_for  # noqa: E402
@@ -94,7 +95,12 @@ def bench_unlock(sessions: int) -> dict:
         finally:
             print(file=sys.stderr)
             case.stop()
+    # The scanner's own wire time (the line at its baud rate, 8N1) is hardware, not software.
+    wire_ms = len(encode_line(ADULT)) * 10 / case.cfg.scanner.baudrate * 1000
+    software = [v - wire_ms for v in latencies]
     return {"sessions": sessions, "p50_ms": round(percentile(latencies, 50), 2),
+            "scanner_wire_ms": round(wire_ms, 2), "software_p50_ms": round(percentile(software, 50), 2),
+            "software_p99_ms": round(percentile(software, 99), 2),
             "p99_ms": round(percentile(latencies, 99), 2), "max_ms": round(max(latencies), 2),
             "goal_p99_ms": UNLOCK_GOAL_P99_MS, "met": percentile(latencies, 99) < UNLOCK_GOAL_P99_MS}
 
@@ -145,7 +151,9 @@ def main() -> int:
     print("| benchmark | measured | goal | met |")
     print("|---|---|---|---|")
     print(f"| (a) card scan -> unlock frame, {unlock['sessions']} sessions | p50 {unlock['p50_ms']} ms, "
-          f"p99 {unlock['p99_ms']} ms | p99 < {UNLOCK_GOAL_P99_MS:.0f} ms | {'yes' if unlock['met'] else 'NO'} |")
+          f"p99 {unlock['p99_ms']} ms (of which {unlock['scanner_wire_ms']} ms is the card number on the 9600-baud "
+          f"scanner line; software p50 {unlock['software_p50_ms']} ms, p99 {unlock['software_p99_ms']} ms) "
+          f"| p99 < {UNLOCK_GOAL_P99_MS:.0f} ms | {'yes' if unlock['met'] else 'NO'} |")
     for row in close:
         print(f"| (b) door closed -> committed, {row['books']} books ({row['rounds']} rounds) | "
               f"{row['close_to_commit_s']} s vs reader {row['reader_time_s']} s: overhead {row['overhead_s']} s "
