@@ -105,15 +105,13 @@ class App:
         last_tick = time.monotonic()
         while not self.stopping.is_set():
             try:
-                event = self.events.get(timeout=TICK_S)
+                self._handle(self.events.get(timeout=TICK_S))
             except queue.Empty:
-                event = ev.Tick()
+                pass
             now = time.monotonic()
-            self._handle(event)
-            if now - last_tick >= TICK_S and not isinstance(event, ev.Tick):
-                self._handle(ev.Tick())
             if now - last_tick >= TICK_S:
                 last_tick = now
+                self._handle(ev.Tick())
             self.notifier.watchdog(now)
 
     def _handle(self, event: ev.Event) -> None:

@@ -152,6 +152,7 @@ class Flow:
         self.clock = clock
         self.wallclock = wallclock
         self.doors = {n: _Door(n) for n in doors}
+        self.links_down: set[str] = set()         # devices whose link-down alarm is raised and not cleared
         self.live: dict[str, _Live] = {}
         self.state = IDLE
         self.deadline: float | None = None
@@ -464,8 +465,7 @@ class Flow:
 
     # --- devices and time -----------------------------------------------------------------------
 
-    def _handle_DeviceLink(self, event: ev.DeviceLink) -> list[ev.Effect]:
-        effects: list[ev.Effect] = []
+    def _handle_DeviceLink(self, event: ev.DeviceLink) -> None:
         for n in event.doors:
             door = self.doors.get(n)
             if door is None:
@@ -476,7 +476,10 @@ class Flow:
                 door.faults[event.device] = event.message
         if event.up:
             LOGGER.info("%s: link up (%s)", event.device, event.message)
-            self._event({"type": "alarm_cleared", "alarm": "hardware_fault", "device": event.device})
+            if event.device in self.links_down:
+                # Only a link that was down clears an alarm: a plain start-up raises none.
+                self.links_down.discard(event.device)
+                self._event({"type": "alarm_cleared", "alarm": "hardware_fault", "device": event.device})
             if event.device == "rfid":
                 for live in self.live.values():
                     if live.scan_due is not None:
@@ -484,10 +487,11 @@ class Flow:
         else:
             LOGGER.error("%s: link down (%s); doors %s out of service", event.device, event.message,
                          ", ".join(map(str, event.doors)) or "none")
-            self._alarm("hardware_fault", None, device=event.device, message=event.message)
+            if event.device not in self.links_down:
+                self.links_down.add(event.device)
+                self._alarm("hardware_fault", None, device=event.device, message=event.message)
         if self.doors and all(d.faults for d in self.doors.values()):
             LOGGER.error("bookcase %s is out of service: no door can work", self.bookcase_id)
-        return effects
 
     def _handle_Tick(self, _: ev.Tick) -> list[ev.Effect]:
         now = self.clock()

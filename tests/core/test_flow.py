@@ -288,3 +288,14 @@ def test_unlock_failure_alarms_and_checks_the_compartment(h):
     assert any(e.get("alarm") == "hardware_fault" for e in h.store.outbox())
     h.scan_result(scan, {"U1", "U2", "U3"})
     assert h.store.loans() == [] and h.store.open_sessions() == []
+
+
+def test_link_alarms_only_for_a_link_that_went_down(h):
+    h.start()
+    h.send(ev.DeviceLink("rfid", True, "connected", (1, 2)))          # start-up: nothing to clear
+    assert [e for e in h.store.outbox() if e["type"].startswith("alarm")] == []
+    h.send(ev.DeviceLink("rfid", False, "port vanished", (1, 2)))
+    h.send(ev.DeviceLink("rfid", False, "still gone", (1, 2)))        # a reconnect attempt failing again
+    h.send(ev.DeviceLink("rfid", True, "connected", (1, 2)))
+    assert [(e["type"], e["device"]) for e in h.store.outbox() if e["type"].startswith("alarm")] == [
+        ("alarm", "rfid"), ("alarm_cleared", "rfid")]
