@@ -9,9 +9,21 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class CardPresented:
-    """A patron identified themselves: card number from the scanner (or, later, a card UID)."""
+    """Someone identified themselves: a card number from the scanner, a card UID from the PC/SC reader
+    ("pcsc"), or an e-card token from the scanner ("ecard")."""
     number: str
     source: str = "scanner"
+
+
+@dataclass(frozen=True)
+class PinEntered:
+    """A staff PIN, typed on the keypad or sent on the scanner line after a staff card."""
+    pin: str
+
+
+@dataclass(frozen=True)
+class ReturnStart:
+    """Intent: return books without a card (the attract screen's Return books button)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,20 @@ class DeviceLink:
 
 
 @dataclass(frozen=True)
+class SyncState:
+    """The fleet link: whether the bookcase is online, and when it last heard from the library."""
+    online: bool
+    last_sync: str | None = None
+
+
+@dataclass(frozen=True)
+class DiskSpace:
+    """Free space on the data partition, checked now and then by the shell."""
+    free_mb: int
+    low: bool
+
+
+@dataclass(frozen=True)
 class Tick:
     """The clock: lets the flow fire its timeouts."""
 
@@ -102,6 +128,6 @@ class Scan:
     known: frozenset[str]      # UIDs whose tag memory is already known: no need to read them again
 
 
-Event = (CardPresented | BadScan | DoorChosen | Cancel | DoorSensed | UnlockResult | ScanResult | ScanFailed
-         | DeviceLink | Tick)
+Event = (CardPresented | PinEntered | ReturnStart | BadScan | DoorChosen | Cancel | DoorSensed | UnlockResult
+         | ScanResult | ScanFailed | DeviceLink | SyncState | DiskSpace | Tick)
 Effect = Unlock | Scan

@@ -218,6 +218,15 @@ class Store:
     def sessions(self) -> list[dict]:
         return [dict(r) for r in self.db.query("SELECT * FROM sessions ORDER BY opened_at")]
 
+    def find(self, text: str, limit: int = 20) -> list[dict]:
+        """Titles in this bookcase matching ``text`` (title, author or item id): item_id, title, author, door."""
+        pattern = "%" + text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.db.execute(
+            "SELECT c.item_id, c.title, c.author, h.door FROM holdings h JOIN catalogue c ON c.item_id = h.item_id "
+            "WHERE h.status = 'present' AND (c.title LIKE ? ESCAPE '\\' OR c.author LIKE ? ESCAPE '\\' "
+            "OR c.item_id LIKE ? ESCAPE '\\') ORDER BY c.title, h.door LIMIT ?", (pattern, pattern, pattern, limit))
+        return [{"item_id": r[0], "title": r[1], "author": r[2], "door": r[3]} for r in rows]
+
     def holdings(self, door: int | None = None) -> list[dict]:
         if door is None:
             return [dict(r) for r in self.db.query("SELECT * FROM holdings ORDER BY door, uid")]

@@ -44,6 +44,18 @@ CREATE INDEX outbox_unsent ON outbox(seq) WHERE sent IS NULL;
 CREATE TABLE inbox (id TEXT PRIMARY KEY, topic TEXT, received TEXT NOT NULL);
 """
 
+V2_PATRONS_STAFF = """
+-- Staff who may restock: keyed like patrons (HMAC of the card), with a salted PIN hash.
+CREATE TABLE staff (staff_key TEXT PRIMARY KEY, pin_hash TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+                    updated TEXT);
+-- E-card tokens already used here, kept until they expire: a replayed QR code is refused.
+CREATE TABLE ecard_used (token_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE INDEX ecard_used_expiry ON ecard_used(expires_at);
+-- Loans made while the bookcase could not reach the library count against the offline cap.
+ALTER TABLE loans ADD COLUMN offline INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN offline INTEGER NOT NULL DEFAULT 0
+"""
+
 
 def _run(script: str):
     def apply(db: sqlite_utils.Database) -> None:
@@ -54,4 +66,4 @@ def _run(script: str):
     return apply
 
 
-MIGRATIONS = [_run(V1_INITIAL)]
+MIGRATIONS = [_run(V1_INITIAL), _run(V2_PATRONS_STAFF)]
