@@ -15,9 +15,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Protocol
 
+from kiosk.core import ecard
 from kiosk.core import events as ev
 from kiosk.core.inventory import UNCERTAIN, Holding, compare
 from kiosk.core.policy import Decision, LoanPolicy, Patron, card_hint, patron_key
+from kiosk.core.staff import check_pin, valid_pin
 
 LOGGER = logging.getLogger(__name__)
 
@@ -30,9 +32,12 @@ STAFF_PIN, RESTOCK = "staff_pin", "staff_restock"
 # Session states as persisted.
 S_UNLOCKING, S_OPEN, S_SCANNING, S_DONE = "unlocking", "open", "scanning", "done"
 
-PATRON, FORCED, STOCKTAKE = "patron", "forced", "stocktake"
+# Session kinds: a patron borrowing and returning, a return without a card, a door opened without an
+# unlock, the first count of a compartment, and staff restocking.
+PATRON, RETURN, FORCED, STOCKTAKE, RESTOCK_KIND = "patron", "return", "forced", "stocktake", "restock"
 
 MAX_RESCAN_BACKOFF = 32
+STAFF_LOCKOUT_S = 300.0      # after too many wrong PINs, the staff card is refused this long
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class SessionRecord:
     patron_key: str | None = None
     card_hint: str = ""
     may_borrow: int = 0
+    offline: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,9 @@ class Ledger(Protocol):
 
     def patron(self, key: str) -> Patron | None: ...
     def open_loan_count(self, key: str) -> int: ...
+    def offline_loan_count(self, key: str) -> int: ...
+    def staff_pin_hash(self, key: str) -> str | None: ...
+    def ecard_seen(self, token_id: str, expires_at: int, now: int) -> bool: ...
     def door_holdings(self, door: int) -> dict[str, Holding]: ...
     def known_uids(self) -> frozenset[str]: ...
     def item_ids(self, uids: Iterable[str]) -> dict[str, str | None]: ...
@@ -106,6 +115,14 @@ class _Live:
     scan_failures: int = 0
     door_events: int = 0              # bumps whenever the door opens: a scan started before is stale
     scan_epoch: int = 0
+
+
+@dataclass
+class _Staff:
+    """A staff member between the staff card and the PIN."""
+    key: str
+    hint: str
+    wrong: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,7 +183,9 @@ class Flow:
                  secret: str, loan_days: int = 30, choose_door_timeout_s: float = 30.0,
                  door_open_timeout_s: float = 20.0, door_open_prompt_s: float = 30.0,
                  door_open_alarm_s: float = 90.0, receipt_s: float = 8.0, rescan_interval_s: float = 10.0,
-                 default_door: int | None = None, clock: Callable[[], float] = time.monotonic,
+                 default_door: int | None = None, online: bool = True, ecard_key: str | None = None,
+                 ecard_skew_s: int = ecard.CLOCK_SKEW_S, pin_timeout_s: float = 30.0, pin_tries: int = 3,
+                 restock_summary_s: float = 30.0, clock: Callable[[], float] = time.monotonic,
                  wallclock: Callable[[], datetime] = lambda: datetime.now().astimezone()) -> None:
         self.bookcase_id = bookcase_id
         self.ledger = ledger
@@ -194,6 +213,18 @@ class Flow:
         self.reason: str | None = None
         self.receipt: Receipt | None = None
         self.chosen_door: tuple[int, float] | None = None   # a door picked before the card, until when
+        self.online = online                     # the link to the library (offline rules when False)
+        self.last_sync: str | None = None
+        self.ecard_key = ecard_key
+        self.ecard_skew_s = ecard_skew_s
+        self.pin_timeout_s = pin_timeout_s
+        self.pin_tries = pin_tries
+        self.restock_summary_s = restock_summary_s
+        self.staff: _Staff | None = None
+        self.staff_lockout: dict[str, float] = {}          # staff key -> monotonic time the lockout ends
+        self.restock: dict[int, tuple[int, int] | None] = {}   # door -> (added, removed) once counted
+        self.out_of_service = False
+        self.disk_low = False
 
     # --- public API -----------------------------------------------------------------------------
 
@@ -225,11 +256,31 @@ class Flow:
         in_service = tuple(n for n, d in self.doors.items() if d.in_service)
         out = tuple(n for n, d in self.doors.items() if d.faults)
         decision = self.decision
+        until, held_open, kind = self.deadline, False, None
+        live = self.live.get(self.current) if self.current else None
+        if live is not None:
+            kind = live.record.kind
+            if live.opened is None:
+                until = live.started + self.door_open_timeout_s
+            else:
+                held_open = live.prompted
+                until = live.opened + (self.door_open_alarm_s if held_open else self.door_open_prompt_s)
+        staff = None
+        if self.state == STAFF_PIN and self.staff is not None:
+            staff = StaffView(pin_error=self.staff.wrong > 0)
+        elif self.state == RESTOCK:
+            kind = RESTOCK_KIND
+            scanning = {lv.record.door for lv in self.live.values() if lv.scanning}
+            staff = StaffView(
+                doors_open=tuple(n for n in self.restock if self.doors[n].open),
+                counting=tuple(n for n, done in self.restock.items() if done is None and n in scanning),
+                summary=tuple((n, *done) for n, done in sorted(self.restock.items()) if done is not None))
         return Snapshot(state=self.state, door=self.current_door, reason=self.reason,
                         may_borrow=decision.may_borrow if decision else 0,
                         limit=decision.limit if decision else 0, receipt=self.receipt,
                         doors_in_service=in_service, doors_out_of_service=out,
-                        out_of_service=bool(self.doors) and all(d.faults for d in self.doors.values()))
+                        out_of_service=bool(self.doors) and all(d.faults for d in self.doors.values()),
+                        until=until, held_open=held_open, offline=not self.online, kind=kind, staff=staff)
 
     def session_for_door(self, door: int) -> _Live | None:
         for live in self.live.values():
@@ -240,23 +291,72 @@ class Flow:
     # --- identification and door choice ---------------------------------------------------------
 
     def _handle_CardPresented(self, event: ev.CardPresented) -> list[ev.Effect]:
-        hint = card_hint(event.number)
-        if self.state in (CHOOSING, DOOR_OPEN, SCANNING):
+        text = event.number.strip()
+        if self.state == STAFF_PIN and event.source == "scanner" and valid_pin(text):
+            # Until the touch screen's keypad, a PIN comes on the scanner line after the staff card.
+            return self._handle_PinEntered(ev.PinEntered(text))
+        is_ecard = event.source == "scanner" and ecard.looks_like_token(text)
+        hint = "e-card" if is_ecard else card_hint(text)
+        if self.state in (CHOOSING, DOOR_OPEN, SCANNING, STAFF_PIN, RESTOCK):
             LOGGER.info("card %s ignored: a session is in progress (%s)", hint, self.state)
             return []
-        key = patron_key(self.secret, event.number)
+        if is_ecard:
+            key = self._ecard_patron(text)
+            if key is None:
+                return []
+            hint = "e-card " + key[:4]
+        else:
+            key = patron_key(self.secret, text)
+            if self.ledger.staff_pin_hash(key) is not None:
+                return self._staff_card(key, hint)
         patron = self.ledger.patron(key)
-        decision = self.policy.decide(patron, self.ledger.open_loan_count(key))
+        offline = not self.online
+        decision = self.policy.decide(patron, self.ledger.open_loan_count(key), offline=offline,
+                                      offline_loans=self.ledger.offline_loan_count(key) if offline else 0)
         if not decision.allowed:
-            LOGGER.info("card %s refused: %s", hint, decision.reason)
-            self.ledger.record_events([{"type": "refusal", "patron": key if patron else None,
-                                        "reason": decision.reason}])
-            self._enter(REFUSED, self.receipt_s, reason=decision.reason)
+            LOGGER.info("card %s refused: %s%s", hint, decision.reason, " (offline)" if offline else "")
+            self._refuse(decision.reason, key if patron else None)
             self.decision = decision
             return []
         self.patron, self.decision = replace(patron, card_hint=hint), decision
-        LOGGER.info("card %s accepted: class %s, may borrow %d more (limit %d)",
-                    hint, patron.patron_class, decision.may_borrow, decision.limit)
+        LOGGER.info("card %s accepted: class %s, may borrow %d more (limit %d)%s",
+                    hint, patron.patron_class, decision.may_borrow, decision.limit, " (offline)" if offline else "")
+        return self._choose_door()
+
+    def _handle_ReturnStart(self, _: ev.ReturnStart) -> list[ev.Effect]:
+        if self.state not in (IDLE, RECEIPT, REFUSED):
+            LOGGER.info("return without a card ignored: a session is in progress (%s)", self.state)
+            return []
+        self.patron, self.decision = None, Decision(True, "return_only")
+        LOGGER.info("return without a card: choosing a door")
+        return self._choose_door()
+
+    def _ecard_patron(self, text: str) -> str | None:
+        """The patron key of a valid, unused e-card code; otherwise refuse and return None."""
+        if not self.ecard_key:
+            LOGGER.info("e-card code refused: no e-card key is configured on this bookcase")
+            self._refuse("ecard_unsupported")
+            return None
+        now = int(self.wallclock().timestamp())
+        try:
+            card = ecard.verify(self.ecard_key, text, now, self.ecard_skew_s)
+        except ecard.EcardError as exc:
+            LOGGER.warning("e-card code refused: %s", exc)
+            self._refuse(exc.reason)
+            return None
+        if self.ledger.ecard_seen(card.token_id, card.expires, now):
+            LOGGER.warning("e-card code refused: already used here (replay of code %s)", card.token_id[:8])
+            self._refuse(ecard.USED, card.patron_key)
+            return None
+        return card.patron_key
+
+    def _refuse(self, reason: str, key: str | None = None) -> None:
+        self.ledger.record_events([{"type": "refusal", "patron": key, "reason": reason}])
+        self._enter(REFUSED, self.receipt_s, reason=reason)
+        self.decision = None
+
+    def _choose_door(self) -> list[ev.Effect]:
+        assert self.decision is not None
         door = None
         if self.chosen_door and self.chosen_door[1] >= self.clock():
             door = self.chosen_door[0]
@@ -267,9 +367,9 @@ class Flow:
             effects = self._open_for_patron(door)
             if effects:
                 return effects
-        self._enter(CHOOSING, self.choose_door_timeout_s, reason=decision.reason)
+        self._enter(CHOOSING, self.choose_door_timeout_s, reason=self.decision.reason)
         if not self._free_doors():
-            LOGGER.warning("no door is free for card %s", hint)
+            LOGGER.warning("no door is free")
             self._enter(REFUSED, self.receipt_s, reason="no_door")
         return []
 
@@ -291,7 +391,8 @@ class Flow:
         return []
 
     def _handle_Cancel(self, _: ev.Cancel) -> None:
-        if self.state in (CHOOSING, REFUSED, RECEIPT):
+        if self.state in (CHOOSING, REFUSED, RECEIPT, STAFF_PIN) or (
+                self.state == RESTOCK and all(done is not None for done in self.restock.values())):
             self._idle()
         self.chosen_door = None
 
@@ -306,20 +407,85 @@ class Flow:
                 "busy" if self.session_for_door(door) else "not ready")
             LOGGER.info("door %d cannot be opened for the patron: %s", door, why)
             return []
-        assert self.patron is not None and self.decision is not None
-        record = SessionRecord(id=str(uuid.uuid4()), kind=PATRON, door=door, state=S_UNLOCKING,
-                               before=self.ledger.door_holdings(door), opened_at=self._iso(),
-                               patron_key=self.patron.key, card_hint=self.patron.card_hint,
-                               may_borrow=self.decision.may_borrow)
-        # Invariant 2: the before-inventory is on disk before the lock is told to open.
-        self.ledger.open_session(record, [{"type": "session_opened", "session": record.id, "door": door,
-                                           "patron": record.patron_key, "kind": PATRON}])
-        self.live[record.id] = _Live(record, started=self.clock())
+        assert self.decision is not None
+        patron = self.patron
+        record = SessionRecord(id=str(uuid.uuid4()), kind=PATRON if patron else RETURN, door=door,
+                               state=S_UNLOCKING, before=self.ledger.door_holdings(door), opened_at=self._iso(),
+                               patron_key=patron.key if patron else None,
+                               card_hint=patron.card_hint if patron else "", may_borrow=self.decision.may_borrow,
+                               offline=not self.online)
+        if not self._open_session(record):
+            self._refuse("out_of_order")
+            return []
         self.current, self.current_door = record.id, door
         self._enter(DOOR_OPEN, None, reason=self.decision.reason)
-        LOGGER.info("door %d: unlocking for card %s (session %s, %d books inside)",
-                    door, record.card_hint, record.id[:8], len(record.before))
+        LOGGER.info("door %d: unlocking for %s (session %s, %d books inside)", door,
+                    f"card {record.card_hint}" if patron else "a return without a card", record.id[:8],
+                    len(record.before))
         return [ev.Unlock(door, record.id)]
+
+    def _open_session(self, record: SessionRecord) -> bool:
+        # Invariant 2: the before-inventory is on disk before the lock is told to open.
+        try:
+            self.ledger.open_session(record, [{"type": "session_opened", "session": record.id, "door": record.door,
+                                               "patron": record.patron_key, "kind": record.kind}])
+        except Exception as exc:      # a full disk, a damaged database: no record, so no door opens
+            LOGGER.error("door %d: cannot record a new session, so the door stays shut (%s)", record.door, exc)
+            return False
+        self.live[record.id] = _Live(record, started=self.clock())
+        return True
+
+    # --- staff ----------------------------------------------------------------------------------
+
+    def _staff_card(self, key: str, hint: str) -> list[ev.Effect]:
+        if self.staff_lockout.get(key, 0.0) > self.clock():
+            LOGGER.warning("staff card %s refused: locked after too many wrong PINs", hint)
+            self._refuse("staff_locked")
+            return []
+        self.staff = _Staff(key, hint)
+        LOGGER.info("staff card %s: waiting for the PIN", hint)
+        self._enter(STAFF_PIN, self.pin_timeout_s, reason=None)
+        return []
+
+    def _handle_PinEntered(self, event: ev.PinEntered) -> list[ev.Effect]:
+        staff = self.staff
+        if self.state != STAFF_PIN or staff is None:
+            LOGGER.info("PIN ignored: no staff card was presented")
+            return []
+        stored = self.ledger.staff_pin_hash(staff.key)
+        if stored is None or not check_pin(event.pin, stored):
+            staff.wrong += 1
+            LOGGER.warning("staff card %s: wrong PIN (%d of %d tries)", staff.hint, staff.wrong, self.pin_tries)
+            if staff.wrong >= self.pin_tries:
+                self.staff_lockout[staff.key] = self.clock() + STAFF_LOCKOUT_S
+                self._alarm("staff_pin_failed", None, staff=staff.key, tries=staff.wrong)
+                self.staff = None
+                self._refuse("staff_locked")
+            else:
+                self._enter(STAFF_PIN, self.pin_timeout_s, reason="staff_pin_wrong")
+            return []
+        return self._start_restock(staff)
+
+    def _start_restock(self, staff: _Staff) -> list[ev.Effect]:
+        self.staff = None
+        self.restock = {}
+        effects: list[ev.Effect] = []
+        for door in self.doors:
+            if door not in self._free_doors():
+                LOGGER.warning("restock: door %d skipped (%s)", door,
+                               "out of service" if self.doors[door].faults else "busy")
+                continue
+            record = SessionRecord(id=str(uuid.uuid4()), kind=RESTOCK_KIND, door=door, state=S_UNLOCKING,
+                                   before=self.ledger.door_holdings(door), opened_at=self._iso(),
+                                   patron_key=staff.key, card_hint=staff.hint)
+            if self._open_session(record):
+                self.restock[door] = None
+                effects.append(ev.Unlock(door, record.id))
+        LOGGER.info("staff card %s: restock, unlocking doors %s", staff.hint,
+                    ", ".join(map(str, self.restock)) or "none")
+        self._event({"type": "restock_started", "staff": staff.key, "doors": sorted(self.restock)})
+        self._enter(RESTOCK, None if self.restock else self.restock_summary_s, reason=None)
+        return effects
 
     # --- doors ----------------------------------------------------------------------------------
 
@@ -431,8 +597,15 @@ class Flow:
         due = (now + timedelta(days=self.loan_days)).date().isoformat()
         loans: tuple[Holding, ...] = ()
         missing = list(ch.missing)
+        stocked: list[Holding] = []
+        unstocked: list[Holding] = []
         if record.kind == PATRON:
             loans = tuple(ch.removed)
+        elif record.kind == RESTOCK_KIND:
+            # Staff work is neither loans nor returns: books in and out are restock events, and an
+            # uncertain tag now confirmed gone was taken out by staff, not lost.
+            stocked, unstocked, missing = list(ch.added), [*ch.removed, *missing], []
+            ch.added = []
         else:
             missing.extend(ch.removed)
         if record.kind == STOCKTAKE:
@@ -444,6 +617,12 @@ class Flow:
                            "due": due})
         for h in ch.added:
             events.append({"type": "return", **base, "item": h.item_id, "uid": h.uid})
+        for change, held in (("added", stocked), ("removed", unstocked)):
+            for h in held:
+                events.append({"type": "restock", **base, "change": change, "item": h.item_id, "uid": h.uid,
+                               "staff": record.patron_key})
+        if record.kind == RETURN and ch.removed:
+            events.append({"type": "alarm", "alarm": "taken_without_card", **base, "count": len(ch.removed)})
         for h in missing:
             events.append({"type": "item_missing", **base, "item": h.item_id, "uid": h.uid})
         for h in ch.foreign_added + ch.foreign_removed:
@@ -457,6 +636,7 @@ class Flow:
             events.append({"type": "alarm", "alarm": "over_limit", **base, "patron": record.patron_key,
                            "borrowed": len(loans), "may_borrow": record.may_borrow})
         summary = {"loans": len(loans), "returns": len(ch.added), "missing": len(missing),
+                   "restocked": len(stocked), "unstocked": len(unstocked),
                    "foreign": len(ch.foreign_added) + len(ch.foreign_removed),
                    "uncertain": sum(1 for h in ch.after.values() if h.status == UNCERTAIN),
                    "rounds": result.rounds, "agreed": result.agreed, "books_after": len(ch.after)}
@@ -466,8 +646,26 @@ class Flow:
                                 loans=loans, returns=tuple(ch.added), missing=tuple(missing), after=ch.after,
                                 tags=dict(result.tags), events=tuple(events), summary=summary)
         # Invariant 6: loans, returns, holdings and outbox events land in one transaction.
-        self.ledger.settle(settlement)
+        try:
+            self.ledger.settle(settlement)
+        except Exception as exc:
+            # A full disk or a damaged database: nothing was written, so nothing is lost or doubled.
+            # The session stays open and the whole count runs again later.
+            live.scan_due = self.clock() + self.rescan_interval_s
+            LOGGER.error("door %d: could not record the session %s (%s); it stays open and is counted again "
+                         "in %.0f s", record.door, record.id[:8], exc, self.rescan_interval_s)
+            if record.id == self.current:
+                self.current = None
+                self.receipt = Receipt(pending=True)
+                self._enter(RECEIPT, self.receipt_s, reason="pending")
+            return
         del self.live[record.id]
+        if record.kind == RESTOCK_KIND and record.door in self.restock:
+            self.restock[record.door] = (len(stocked), len(unstocked))
+            if self.state == RESTOCK and all(done is not None for done in self.restock.values()):
+                LOGGER.info("restock finished: %s", ", ".join(
+                    f"door {n} +{a} -{r}" for n, (a, r) in sorted(self.restock.items())))
+                self._enter(RESTOCK, self.restock_summary_s, reason=None)
         titles = self.ledger.titles(h.item_id for h in (*loans, *ch.added) if h.item_id)
         receipt = Receipt(borrowed=tuple((h.item_id, titles.get(h.item_id, ""), due) for h in loans),
                           returned=tuple((h.item_id, titles.get(h.item_id, "")) for h in ch.added),
@@ -521,8 +719,39 @@ class Flow:
             if event.device not in self.links_down:
                 self.links_down.add(event.device)
                 self._alarm("hardware_fault", None, device=event.device, message=event.message)
-        if self.doors and all(d.faults for d in self.doors.values()):
+        self._check_service()
+
+    def _check_service(self) -> None:
+        # The bookcase as a whole is out of service only when no door can work.
+        out = bool(self.doors) and all(d.faults for d in self.doors.values())
+        if out == self.out_of_service:
+            return
+        self.out_of_service = out
+        if out:
             LOGGER.error("bookcase %s is out of service: no door can work", self.bookcase_id)
+            self._alarm("out_of_service", None)
+        else:
+            LOGGER.info("bookcase %s is back in service (doors %s work)", self.bookcase_id,
+                        ", ".join(str(n) for n, d in self.doors.items() if not d.faults))
+            self._event({"type": "alarm_cleared", "alarm": "out_of_service"})
+
+    def _handle_SyncState(self, event: ev.SyncState) -> None:
+        if event.online != self.online:
+            LOGGER.info("bookcase %s is now %s", self.bookcase_id,
+                        "online" if event.online else "offline: known patrons only, with the offline loan cap")
+        self.online = event.online
+        if event.last_sync:
+            self.last_sync = event.last_sync
+
+    def _handle_DiskSpace(self, event: ev.DiskSpace) -> None:
+        if event.low and not self.disk_low:
+            LOGGER.error("data partition nearly full: %d MB free; sessions are recorded while space lasts",
+                         event.free_mb)
+            self._alarm("disk_low", None, free_mb=event.free_mb)
+        elif not event.low and self.disk_low:
+            LOGGER.info("data partition has room again: %d MB free", event.free_mb)
+            self._event({"type": "alarm_cleared", "alarm": "disk_low", "free_mb": event.free_mb})
+        self.disk_low = event.low
 
     def _handle_Tick(self, _: ev.Tick) -> list[ev.Effect]:
         now = self.clock()
@@ -567,6 +796,7 @@ class Flow:
     def _idle(self) -> None:
         self.state, self.deadline, self.reason, self.receipt = IDLE, None, None, None
         self.patron, self.decision, self.current_door = None, None, None
+        self.staff, self.restock = None, {}
         if self.current is not None and self.current not in self.live:
             self.current = None
 
@@ -580,7 +810,10 @@ class Flow:
         self._event({"type": "alarm", "alarm": alarm, "door": door, **fields})
 
     def _event(self, event: dict) -> None:
-        self.ledger.record_events([event])
+        try:
+            self.ledger.record_events([event])
+        except Exception as exc:      # an alarm that cannot be stored (full disk) is still logged
+            LOGGER.error("could not record the %s event (%s)", event.get("alarm", event["type"]), exc)
 
     def _iso(self) -> str:
         return self.wallclock().isoformat(timespec="milliseconds")

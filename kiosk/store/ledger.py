@@ -40,8 +40,14 @@ class Store:
     # --- reference data -------------------------------------------------------------------------
 
     def upsert_patrons(self, patrons: Iterable[dict]) -> int:
-        return self._upsert("patrons", "patron_key", ("patron_class", "status", "loans_elsewhere", "card_hint"),
-                            patrons, {"loans_elsewhere": 0, "card_hint": ""})
+        """Patron status from the library. Its word also restarts the patron's offline loan cap."""
+        patrons = list(patrons)
+        count = self._upsert("patrons", "patron_key", ("patron_class", "status", "loans_elsewhere", "card_hint"),
+                             patrons, {"loans_elsewhere": 0, "card_hint": ""})
+        with transaction(self.db) as conn:
+            conn.executemany("UPDATE loans SET offline = 0 WHERE patron_key = ? AND offline = 1",
+                             [(p["patron_key"],) for p in patrons])
+        return count
 
     def upsert_catalogue(self, items: Iterable[dict]) -> int:
         return self._upsert("catalogue", "item_id", ("title", "author"), items, {"author": ""})
@@ -76,6 +82,33 @@ class Store:
         return Patron(key=key, patron_class=row[0], status=row[1], loans_elsewhere=row[2] or 0,
                       card_hint=row[3] or "")
 
+    def offline_loan_count(self, key: str) -> int:
+        """Loans made here while offline since the library last confirmed the patron's status."""
+        return self.db.execute("SELECT COUNT(*) FROM loans WHERE patron_key = ? AND offline = 1",
+                               (key,)).fetchone()[0]
+
+    def staff_pin_hash(self, key: str) -> str | None:
+        row = self.db.execute("SELECT pin_hash FROM staff WHERE staff_key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_staff(self, key: str, pin_hash: str, name: str = "") -> None:
+        with transaction(self.db) as conn:
+            conn.execute("INSERT INTO staff (staff_key, pin_hash, name, updated) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT(staff_key) DO UPDATE SET pin_hash = excluded.pin_hash, "
+                         "name = excluded.name, updated = excluded.updated", (key, pin_hash, name, _now()))
+
+    def remove_staff(self, key: str) -> bool:
+        with transaction(self.db) as conn:
+            return conn.execute("DELETE FROM staff WHERE staff_key = ?", (key,)).rowcount > 0
+
+    def ecard_seen(self, token_id: str, expires_at: int, now: int) -> bool:
+        """Remember an accepted e-card code until it expires; True if it was already used here."""
+        with transaction(self.db) as conn:
+            conn.execute("DELETE FROM ecard_used WHERE expires_at < ?", (now,))
+            cur = conn.execute("INSERT OR IGNORE INTO ecard_used (token_id, expires_at) VALUES (?, ?)",
+                               (token_id, expires_at))
+            return cur.rowcount == 0
+
     def open_loan_count(self, key: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM loans WHERE patron_key = ? AND returned_at IS NULL",
                                (key,)).fetchone()[0]
@@ -107,9 +140,9 @@ class Store:
         with transaction(self.db) as conn:
             conn.execute(
                 "INSERT INTO sessions (id, kind, door, patron_key, card_hint, may_borrow, state, before_json, "
-                "opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "opened_at, offline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.id, record.kind, record.door, record.patron_key, record.card_hint, record.may_borrow,
-                 record.state, _holdings_json(record.before), record.opened_at))
+                 record.state, _holdings_json(record.before), record.opened_at, int(record.offline)))
             self._enqueue(conn, events)
 
     def set_session_state(self, session_id: str, state: str) -> None:
@@ -118,11 +151,11 @@ class Store:
 
     def open_sessions(self) -> list[SessionRecord]:
         rows = self.db.execute(
-            "SELECT id, kind, door, state, before_json, opened_at, patron_key, card_hint, may_borrow "
+            "SELECT id, kind, door, state, before_json, opened_at, patron_key, card_hint, may_borrow, offline "
             "FROM sessions WHERE state != 'done' ORDER BY opened_at")
         return [SessionRecord(id=r[0], kind=r[1], door=r[2], state=r[3], before=_holdings_from_json(r[4]),
-                              opened_at=r[5], patron_key=r[6], card_hint=r[7] or "", may_borrow=r[8] or 0)
-                for r in rows]
+                              opened_at=r[5], patron_key=r[6], card_hint=r[7] or "", may_borrow=r[8] or 0,
+                              offline=bool(r[9])) for r in rows]
 
     def doors_never_counted(self, doors: Iterable[int]) -> list[int]:
         counted = {k for (k,) in self.db.execute("SELECT key FROM meta WHERE key LIKE 'counted:door:%'")}
@@ -142,10 +175,10 @@ class Store:
                              "VALUES (?, ?, ?, ?, ?)", (uid, info.item_id, info.usage, info.error, s.closed_at))
             for h in s.loans:
                 self._close_open_loan(conn, h.item_id, None, s.closed_at)
-                conn.execute("INSERT INTO loans (id, item_id, uid, patron_key, session_id, door, loaned_at, due_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                conn.execute("INSERT INTO loans (id, item_id, uid, patron_key, session_id, door, loaned_at, due_at, "
+                             "offline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (str(uuid.uuid4()), h.item_id, h.uid, record.patron_key, record.id, record.door,
-                              s.closed_at, s.due_at))
+                              s.closed_at, s.due_at, int(record.offline)))
             for h in s.returns:
                 return_id = str(uuid.uuid4())
                 loan_id = self._close_open_loan(conn, h.item_id, return_id, s.closed_at)

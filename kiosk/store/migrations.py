@@ -51,7 +51,8 @@ CREATE TABLE staff (staff_key TEXT PRIMARY KEY, pin_hash TEXT NOT NULL, name TEX
 -- E-card tokens already used here, kept until they expire: a replayed QR code is refused.
 CREATE TABLE ecard_used (token_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 CREATE INDEX ecard_used_expiry ON ecard_used(expires_at);
--- Loans made while the bookcase could not reach the library count against the offline cap.
+-- Loans made while the bookcase could not reach the library count against the offline cap (offline = 1)
+-- until the library next confirms the patron's status.
 ALTER TABLE loans ADD COLUMN offline INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN offline INTEGER NOT NULL DEFAULT 0
 """

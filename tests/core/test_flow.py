@@ -297,5 +297,6 @@ def test_link_alarms_only_for_a_link_that_went_down(h):
     h.send(ev.DeviceLink("rfid", False, "port vanished", (1, 2)))
     h.send(ev.DeviceLink("rfid", False, "still gone", (1, 2)))        # a reconnect attempt failing again
     h.send(ev.DeviceLink("rfid", True, "connected", (1, 2)))
-    assert [(e["type"], e["device"]) for e in h.store.outbox() if e["type"].startswith("alarm")] == [
-        ("alarm", "rfid"), ("alarm_cleared", "rfid")]
+    assert [(e["type"], e["alarm"], e.get("device")) for e in h.store.outbox() if e["type"].startswith("alarm")] == [
+        ("alarm", "hardware_fault", "rfid"), ("alarm", "out_of_service", None),
+        ("alarm_cleared", "hardware_fault", "rfid"), ("alarm_cleared", "out_of_service", None)]

@@ -1,0 +1,117 @@
+"""The patron cache: bulk load from the library's snapshot file (JSON lines) and single updates.
+
+One JSON object per line::
+
+    {"key": "<32 hex: HMAC of the card>", "class": "adult", "status": "active", "loans_elsewhere": 2}
+    {"card": "3101120000018", "class": "child", "status": "overdue"}
+
+``key`` is the patron key (DESIGN.md §7); a line may give the raw ``card`` number or UID instead, which is
+hashed on load and never stored. ``status`` is one of active, expired, blocked, lost, overdue.
+``loans_elsewhere`` counts the patron's open loans the library knows of that were not made at a
+bookcase (the bookcases count their own through sync). A bad line is reported with its number and
+skipped; the good lines still load. A full snapshot (the default) also removes patrons it no longer lists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from kiosk.core.policy import STATUSES, patron_key
+from kiosk.store.db import transaction
+from kiosk.store.ledger import Store, _now
+
+_KEY = re.compile(r"[0-9a-f]{32}")
+MAX_ERRORS_KEPT = 20
+
+
+class PatronLineError(ValueError):
+    pass
+
+
+@dataclass
+class LoadReport:
+    loaded: int = 0
+    skipped: int = 0
+    removed: int = 0
+    errors: list[str] = field(default_factory=list)      # the first few, "line N: what is wrong"
+
+    def note(self, line_no: int, message: str) -> None:
+        self.skipped += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(f"line {line_no}: {message}")
+
+
+def parse_patron(obj: object, secret: str) -> tuple[str, str, str, int]:
+    """One snapshot record -> (patron key, class, status, loans elsewhere); PatronLineError if wrong."""
+    if not isinstance(obj, dict):
+        raise PatronLineError("expected a JSON object")
+    unknown = set(obj) - {"key", "card", "class", "status", "loans_elsewhere"}
+    if unknown:
+        raise PatronLineError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    if ("key" in obj) == ("card" in obj):
+        raise PatronLineError("give exactly one of key (patron key) or card (card number or UID)")
+    if "key" in obj:
+        key = obj["key"]
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise PatronLineError("key must be 32 lower-case hex characters")
+    else:
+        card = obj["card"]
+        if not isinstance(card, str) or not card.strip():
+            raise PatronLineError("card must be a non-empty string")
+        key = patron_key(secret, card)
+    patron_class = obj.get("class")
+    if not isinstance(patron_class, str) or not patron_class.strip():
+        raise PatronLineError("class must be a non-empty string, e.g. adult, branch, child")
+    status = obj.get("status")
+    if status not in STATUSES:
+        raise PatronLineError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    loans = obj.get("loans_elsewhere", 0)
+    if not isinstance(loans, int) or isinstance(loans, bool) or not 0 <= loans <= 1000:
+        raise PatronLineError("loans_elsewhere must be a whole number from 0 to 1000")
+    return key, patron_class, status, loans
+
+
+def read_lines(lines: Iterable[str | bytes], secret: str, report: LoadReport) -> Iterator[tuple]:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield parse_patron(json.loads(line), secret)
+        except ValueError as exc:          # JSONDecodeError and PatronLineError are ValueErrors
+            report.note(number, str(exc))
+
+
+def load(store: Store, lines: Iterable[str | bytes], secret: str, *, full: bool = True) -> LoadReport:
+    """Load a snapshot in one transaction; with ``full``, patrons not in it are removed."""
+    report = LoadReport()
+    now = _now()
+    upsert = ("INSERT INTO patrons (patron_key, patron_class, status, loans_elsewhere, card_hint, updated) "
+              "VALUES (?, ?, ?, ?, '', ?) ON CONFLICT(patron_key) DO UPDATE SET "
+              "patron_class = excluded.patron_class, status = excluded.status, "
+              "loans_elsewhere = excluded.loans_elsewhere, updated = excluded.updated")
+    rows = [(*row, now) for row in read_lines(lines, secret, report)]
+    with transaction(store.db) as conn:
+        conn.executemany(upsert, rows)
+        # The library's word restarts each listed patron's offline loan cap.
+        if full:
+            conn.execute("UPDATE loans SET offline = 0 WHERE offline = 1")
+        else:
+            conn.executemany("UPDATE loans SET offline = 0 WHERE patron_key = ? AND offline = 1",
+                             [(row[0],) for row in rows])
+        if full:
+            # Everything the snapshot listed now carries its timestamp; the rest is gone from the library.
+            report.removed = conn.execute("DELETE FROM patrons WHERE updated IS NOT ? OR updated IS NULL",
+                                          (now,)).rowcount
+    report.loaded = len(rows)
+    return report
+
+
+def update(store: Store, record: dict, secret: str) -> str:
+    """Apply one patron update (same fields as a snapshot line); returns the patron key."""
+    key, patron_class, status, loans = parse_patron(record, secret)
+    store.upsert_patrons([{"patron_key": key, "patron_class": patron_class, "status": status,
+                           "loans_elsewhere": loans}])
+    return key

@@ -1,0 +1,107 @@
+"""The e-card QR token: round trip, size, and every way a code is refused."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kiosk.core import ecard
+from kiosk.core.policy import MESSAGES, patron_key
+
+KEY = "library-ecard-key-0123"
+PATRON = patron_key("secret-0123456789abc", "3101120000018")
+NOW = 1_795_000_000
+
+
+def _raw(token: str) -> bytearray:
+    body = token[3:]
+    return bytearray(base64.b32decode(body + "=" * (-len(body) % 8)))
+
+
+def _text(raw: bytearray) -> str:
+    return "CB1" + base64.b32encode(bytes(raw)).decode().rstrip("=")
+
+
+def test_round_trip_gives_the_patron_key_and_expiry():
+    token = ecard.issue(KEY, PATRON, NOW, nonce=7)
+    card = ecard.verify(KEY, token, NOW + 10)
+    assert (card.patron_key, card.issued, card.expires, card.nonce) == (PATRON, NOW, NOW + 60, 7)
+
+
+def test_code_fits_qr_alphanumeric_mode_version_3():
+    token = ecard.issue(KEY, PATRON, NOW)
+    alnum = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+    assert set(token) <= alnum
+    assert len(token) <= 77          # QR version 3-L holds 77 alphanumeric characters
+
+
+def test_scanner_case_and_line_ending_do_not_matter():
+    token = ecard.issue(KEY, PATRON, NOW)
+    assert ecard.verify(KEY, " " + token.lower() + "\r\n", NOW).patron_key == PATRON
+
+
+@pytest.mark.parametrize("offset, ok", [(0, True), (59, True), (60, False), (3600, False),
+                                        (-30, True), (-31, False)])
+def test_lifetime_and_clock_skew(offset, ok):
+    token = ecard.issue(KEY, PATRON, NOW)
+    if ok:
+        assert ecard.verify(KEY, token, NOW + offset, skew_s=30).patron_key == PATRON
+    else:
+        with pytest.raises(ecard.EcardError) as err:
+            ecard.verify(KEY, token, NOW + offset, skew_s=30)
+        assert err.value.reason == ecard.EXPIRED
+
+
+def test_wrong_key_is_forged():
+    token = ecard.issue("another-library-key-000", PATRON, NOW)
+    with pytest.raises(ecard.EcardError) as err:
+        ecard.verify(KEY, token, NOW)
+    assert err.value.reason == ecard.FORGED
+
+
+def test_a_changed_patron_key_is_forged():
+    raw = _raw(ecard.issue(KEY, PATRON, NOW))
+    raw[5] ^= 0x01                   # someone else's patron key, same tag
+    forged = _text(raw)
+    with pytest.raises(ecard.EcardError) as err:
+        ecard.verify(KEY, forged, NOW)
+    assert err.value.reason == ecard.FORGED
+
+
+def test_an_extended_lifetime_is_forged():
+    raw = _raw(ecard.issue(KEY, PATRON, NOW))
+    raw[21:23] = (3600).to_bytes(2, "big")
+    forged = _text(raw)
+    with pytest.raises(ecard.EcardError) as err:
+        ecard.verify(KEY, forged, NOW + 120)
+    assert err.value.reason == ecard.FORGED
+
+
+@pytest.mark.parametrize("text", ["CB1", "CB1!!!!", "CB1" + "A" * 10, "CB1" + "A" * 200, "3101120000018"])
+def test_damaged_codes_are_malformed(text):
+    with pytest.raises(ecard.EcardError) as err:
+        ecard.verify(KEY, text, NOW)
+    assert err.value.reason == ecard.MALFORMED
+
+
+@given(st.text(max_size=120))
+def test_any_scanner_text_is_refused_cleanly_or_accepted(text):
+    try:
+        ecard.verify(KEY, "CB1" + text, NOW)
+    except ecard.EcardError as exc:
+        assert exc.reason in (ecard.MALFORMED, ecard.FORGED, ecard.EXPIRED)
+
+
+def test_every_refusal_has_patron_words_in_both_languages():
+    for reason in (ecard.MALFORMED, ecard.FORGED, ecard.EXPIRED, ecard.USED, "ecard_unsupported"):
+        zh, en = MESSAGES[reason]
+        assert "二维码" in zh or "电子读者证" in zh
+        assert "e-card" in en.lower() or "qr code" in en.lower()
+
+
+def test_issue_rejects_a_bad_patron_key():
+    with pytest.raises(ValueError):
+        ecard.issue(KEY, "not-hex", NOW)
