@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import signal
 import threading
 import time
+from dataclasses import replace
 from typing import Callable
 
 from kiosk import __version__
 from kiosk.config import Config
 from kiosk.core import events as ev
-from kiosk.core.flow import Flow, Snapshot
+from kiosk.core.flow import Diagnostics, Flow, Snapshot
 from kiosk.core.inventory import Reconciler
 from kiosk.core.policy import LoanPolicy
 from kiosk.drivers.errors import DeviceError
@@ -29,6 +31,7 @@ LOGGER = logging.getLogger(__name__)
 
 TICK_S = 0.1
 TAG_READ_TRIES = 3
+DISK_CHECK_S = 60.0
 
 
 class App:
@@ -46,11 +49,16 @@ class App:
         s = config.session
         self.flow = Flow(
             bookcase_id=config.bookcase.id, doors=[d.number for d in config.doors], ledger=self.store,
-            policy=LoanPolicy(config.policy.default_limit, config.policy.class_limits), secret=config.secret,
+            policy=LoanPolicy(config.policy.default_limit, config.policy.class_limits,
+                              config.policy.offline_extra_loans), secret=config.secret,
             loan_days=config.policy.loan_days, choose_door_timeout_s=s.choose_door_timeout_s,
             door_open_timeout_s=s.door_open_timeout_s, door_open_prompt_s=s.door_open_prompt_s,
             door_open_alarm_s=s.door_open_alarm_s, receipt_s=s.receipt_s, rescan_interval_s=s.rescan_interval_s,
-            default_door=s.default_door)
+            default_door=s.default_door, online=getattr(config, "mqtt", None) is None,
+            ecard_key=config.ecard.key, ecard_skew_s=config.ecard.skew_s, pin_timeout_s=s.pin_timeout_s,
+            pin_tries=s.pin_tries, restock_summary_s=s.restock_summary_s)
+        self.devices: dict[str, tuple[bool, str]] = {}      # device -> (link up, last message)
+        self.disk_free_mb: int | None = None
         self._door_by_lock = {(d.board, d.lock): d.number for d in config.doors}
         all_doors = tuple(d.number for d in config.doors)
         lb = config.lockboard
@@ -103,6 +111,7 @@ class App:
 
     def _loop(self) -> None:
         last_tick = time.monotonic()
+        next_disk_check = last_tick
         while not self.stopping.is_set():
             try:
                 self._handle(self.events.get(timeout=TICK_S))
@@ -112,17 +121,42 @@ class App:
             if now - last_tick >= TICK_S:
                 last_tick = now
                 self._handle(ev.Tick())
+            if now >= next_disk_check:
+                next_disk_check = now + DISK_CHECK_S
+                self._check_disk()
             self.notifier.watchdog(now)
+
+    def _check_disk(self) -> None:
+        try:
+            free_mb = shutil.disk_usage(self.config.data_dir).free // (1024 * 1024)
+        except OSError as exc:
+            LOGGER.error("cannot check the free space of %s (%s)", self.config.data_dir, exc)
+            return
+        self.disk_free_mb = free_mb
+        self._handle(ev.DiskSpace(free_mb, free_mb < self.config.session.disk_low_mb))
 
     def _handle(self, event: ev.Event) -> None:
         # Rule 8: nothing a device, the network or a bad input sends may take the daemon down.
+        if isinstance(event, ev.DeviceLink):
+            self.devices[event.device] = (event.up, event.message)
         try:
             effects = self.flow.handle(event)
         except Exception:
             LOGGER.exception("error while handling %s; the bookcase keeps running", type(event).__name__)
             return
         self._dispatch(effects)
-        self.snapshot = self.flow.snapshot()
+        self.snapshot = replace(self.flow.snapshot(), diagnostics=self._diagnostics())
+
+    def _diagnostics(self) -> Diagnostics:
+        try:
+            depth = self.store.outbox_depth()
+        except Exception:       # the diagnostics screen must not fail with the database
+            depth = -1
+        return Diagnostics(version=__version__, bookcase_id=self.config.bookcase.id,
+                           bookcase_name=self.config.bookcase.name,
+                           devices=tuple((name, up, msg) for name, (up, msg) in sorted(self.devices.items())),
+                           outbox_depth=depth, online=self.flow.online, last_sync=self.flow.last_sync,
+                           disk_free_mb=self.disk_free_mb)
 
     def _dispatch(self, effects: list[ev.Effect]) -> None:
         for effect in effects:

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from kiosk import __version__
+from kiosk import __version__, admin
 
 EXAMPLES = """examples:
   kiosk run --config config/demo.toml
@@ -17,7 +17,7 @@ EXAMPLES = """examples:
   kiosk ledger --config config/demo.toml
   kiosk tag decode 11010130...               (32 bytes of tag memory as hex)
   kiosk tag encode --barcode MH20200001 --isil CN-310112 --country CN
-"""
+""" + admin.EXAMPLES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     enc.add_argument("--usage", type=int, default=1, help="1 circulating, 2 reference, 7 discarded, 8 patron card")
     enc.add_argument("--reversed", action="store_true", help="store each 4-byte block reversed")
 
+    admin.register(sub, COMMANDS)
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)

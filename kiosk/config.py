@@ -71,6 +71,7 @@ class PolicyConfig:
     default_limit: int = DEFAULT_LOAN_LIMIT
     loan_days: int = DEFAULT_LOAN_DAYS
     class_limits: dict[str, int] = field(default_factory=dict)
+    offline_extra_loans: int = 5        # offline: at most this many loans per patron until the next sync
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,27 @@ class SessionConfig:
     inventory_max_rounds: int = 6
     rescan_interval_s: float = 10.0
     default_door: int | None = None
+    pin_timeout_s: float = 30.0          # staff: time to type the PIN after the staff card
+    pin_tries: int = 3                   # staff: wrong PINs before the card is refused for a while
+    restock_summary_s: float = 30.0      # staff: how long the restock summary stays on screen
+    disk_low_mb: int = 100               # alarm when the data partition has less free space than this
+
+
+@dataclass(frozen=True)
+class EcardConfig:
+    """The library's e-card key (verifies the WeChat QR codes); None: e-cards are not accepted here."""
+    key: str | None = None
+    skew_s: int = 30
+
+
+@dataclass(frozen=True)
+class ScreenConfig:
+    """The touch screen: size in pixels (portrait 1080x1920 by default), full screen, language, voice."""
+    width: int = 1080
+    height: int = 1920
+    fullscreen: bool = True
+    language: str = "zh"
+    voice: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,8 @@ class Config:
     session: SessionConfig
     seed_demo_data: bool = False
     intent_socket: Path | None = None
+    ecard: EcardConfig = EcardConfig()
+    screen: ScreenConfig = ScreenConfig()
 
     def door(self, number: int) -> Door:
         for door in self.doors:
@@ -184,7 +208,8 @@ class _Reader:
 
     def config(self, data: dict) -> Config:
         self.unknown(data, "", {"library", "secret", "data_dir", "bookcase", "doors", "lockboard",
-                                "rfid", "scanner", "policy", "session", "demo", "intent_socket"})
+                                "rfid", "scanner", "policy", "session", "demo", "intent_socket", "ecard",
+                                "screen"})
         library = self.value(data, "library", "", str)
         secret = self.value(data, "secret", "", str)
         if len(secret) < 16:
@@ -215,7 +240,9 @@ class _Reader:
         return Config(path=self.path, library=library, bookcase=bookcase, data_dir=data_dir, secret=secret,
                       doors=doors, lockboard=lockboard, rfid=rfid, scanner=scanner, policy=policy,
                       session=session, seed_demo_data=self.value(demo, "seed", "demo.", bool, False),
-                      intent_socket=intent_socket)
+                      intent_socket=intent_socket,
+                      ecard=self.ecard(self.table(data, "ecard", required=False)),
+                      screen=self.screen(self.table(data, "screen", required=False)))
 
     def doors(self, data: dict) -> tuple[Door, ...]:
         if "doors" not in data:
@@ -280,20 +307,52 @@ class _Reader:
 
     def policy(self, d: dict) -> PolicyConfig:
         p = "policy."
-        self.unknown(d, p, {"default_limit", "loan_days", "classes"})
+        self.unknown(d, p, {"default_limit", "loan_days", "classes", "offline_extra_loans"})
         classes = self.table(d, "classes", p, required=False)
         limits = {name: self.value(classes, name, p + "classes.", int, low=0, high=200) for name in classes}
         return PolicyConfig(
             default_limit=self.value(d, "default_limit", p, int, DEFAULT_LOAN_LIMIT, low=0, high=200),
             loan_days=self.value(d, "loan_days", p, int, DEFAULT_LOAN_DAYS, low=1, high=365),
             class_limits=limits,
+            offline_extra_loans=self.value(d, "offline_extra_loans", p, int, 5, low=0, high=200),
+        )
+
+    def ecard(self, d: dict) -> EcardConfig:
+        p = "ecard."
+        self.unknown(d, p, {"key", "key_file", "skew_s"})
+        if "key" in d and "key_file" in d:
+            raise self.fail(p + "key_file", "give either key or key_file, not both")
+        key = None
+        if "key_file" in d:
+            key_path = Path(self.value(d, "key_file", p, str))
+            key_path = key_path if key_path.is_absolute() else self.base / key_path
+            try:
+                key = key_path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise self.fail(p + "key_file", f"cannot read {key_path} ({exc.strerror})") from None
+        elif "key" in d:
+            key = self.value(d, "key", p, str)
+        if key is not None and len(key) < 16:
+            raise self.fail(p + ("key_file" if "key_file" in d else "key"),
+                            "the e-card key must be at least 16 characters")
+        return EcardConfig(key=key, skew_s=self.value(d, "skew_s", p, int, 30, low=0, high=600))
+
+    def screen(self, d: dict) -> ScreenConfig:
+        p = "screen."
+        self.unknown(d, p, {"width", "height", "fullscreen", "language", "voice"})
+        return ScreenConfig(
+            width=self.value(d, "width", p, int, 1080, low=320, high=7680),
+            height=self.value(d, "height", p, int, 1920, low=320, high=7680),
+            fullscreen=self.value(d, "fullscreen", p, bool, True),
+            language=self.value(d, "language", p, str, "zh", choices=("zh", "en")),
+            voice=self.value(d, "voice", p, bool, True),
         )
 
     def session(self, d: dict, doors: tuple[Door, ...]) -> SessionConfig:
         p = "session."
         self.unknown(d, p, {"choose_door_timeout_s", "door_open_timeout_s", "door_open_prompt_s",
                             "door_open_alarm_s", "receipt_s", "inventory_max_rounds", "rescan_interval_s",
-                            "default_door"})
+                            "default_door", "pin_timeout_s", "pin_tries", "restock_summary_s", "disk_low_mb"})
         default_door = self.value(d, "default_door", p, int, None, low=1, high=255)
         if default_door is not None and default_door not in {door.number for door in doors}:
             raise self.fail(p + "default_door", f"door {default_door} is not one of the [[doors]]")
@@ -310,6 +369,10 @@ class _Reader:
             inventory_max_rounds=self.value(d, "inventory_max_rounds", p, int, 6, low=2, high=50),
             rescan_interval_s=self.value(d, "rescan_interval_s", p, float, 10.0, low=0.1, high=3600),
             default_door=default_door,
+            pin_timeout_s=self.value(d, "pin_timeout_s", p, float, 30.0, low=5, high=600),
+            pin_tries=self.value(d, "pin_tries", p, int, 3, low=1, high=10),
+            restock_summary_s=self.value(d, "restock_summary_s", p, float, 30.0, low=1, high=3600),
+            disk_low_mb=self.value(d, "disk_low_mb", p, int, 100, low=1, high=100000),
         )
 
 

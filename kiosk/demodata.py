@@ -125,7 +125,8 @@ def demo_books(doors: Sequence[int], per_door: int = 60) -> list[DemoBook]:
 
 
 def demo_patrons() -> list[DemoPatron]:
-    """Eight reader cards covering every class and status, one adult a single loan short of the limit."""
+    """Reader cards covering every class and status, one adult a single loan short of the limit, and two
+    contactless cards known by their UID (tap them on the virtual reader: `kiosk-sim ctl DIR tap UID`)."""
     return [
         DemoPatron("3101120000018", "adult", "active", 0),
         DemoPatron("3101120000026", "adult", "active", 3),
@@ -135,7 +136,16 @@ def demo_patrons() -> list[DemoPatron]:
         DemoPatron("3101120000067", "child", "active", 0),
         DemoPatron("3101120000075", "adult", "blocked", 0),
         DemoPatron("3101120000083", "branch", "expired", 0),
+        DemoPatron("3101120000091", "adult", "overdue", 4),
+        DemoPatron("3101120000109", "adult", "lost", 0),
+        DemoPatron("04A224B2C35E80", "adult", "active", 1),     # contactless card UIDs (PC/SC)
+        DemoPatron("04B3C5D7E9F101", "child", "active", 0),
     ]
+
+
+# Demo staff card (UID) and PIN, seeded only with [demo] seed = true. Real staff cards are added with
+# `kiosk staff add`, which asks for the PIN: there is no default PIN on a real bookcase.
+DEMO_STAFF_CARD, DEMO_STAFF_PIN = "04FFEEDDCCBB01", "2468"
 
 
 def uid_for(item_id: str) -> bytes:

@@ -102,9 +102,13 @@ def load(store: Store, lines: Iterable[str | bytes], secret: str, *, full: bool 
             conn.executemany("UPDATE loans SET offline = 0 WHERE patron_key = ? AND offline = 1",
                              [(row[0],) for row in rows])
         if full:
-            # Everything the snapshot listed now carries its timestamp; the rest is gone from the library.
-            report.removed = conn.execute("DELETE FROM patrons WHERE updated IS NOT ? OR updated IS NULL",
-                                          (now,)).rowcount
+            # Patrons the snapshot does not list are gone from the library.
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS snapshot_keys (patron_key TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM snapshot_keys")
+            conn.executemany("INSERT OR IGNORE INTO snapshot_keys VALUES (?)", [(row[0],) for row in rows])
+            report.removed = conn.execute("DELETE FROM patrons WHERE patron_key NOT IN "
+                                          "(SELECT patron_key FROM snapshot_keys)").rowcount
+            conn.execute("DELETE FROM snapshot_keys")
     report.loaded = len(rows)
     return report
 

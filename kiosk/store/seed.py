@@ -6,12 +6,13 @@ import logging
 
 from kiosk.config import Config
 from kiosk.core.policy import card_hint, patron_key
-from kiosk.demodata import MAX_DEMO_ITEMS, demo_books, demo_patrons
+from kiosk.core.staff import hash_pin
+from kiosk.demodata import DEMO_STAFF_CARD, DEMO_STAFF_PIN, MAX_DEMO_ITEMS, demo_books, demo_patrons
 from kiosk.store.ledger import Store
 
 LOGGER = logging.getLogger(__name__)
 
-SEED_VERSION = "1"
+SEED_VERSION = "2"
 MAX_BOOKS_PER_DOOR = 300
 
 
@@ -27,6 +28,7 @@ def seed_demo(store: Store, config: Config) -> bool:
     store.upsert_patrons({"patron_key": patron_key(config.secret, p.card_number), "patron_class": p.patron_class,
                           "status": p.status, "loans_elsewhere": p.loans_elsewhere,
                           "card_hint": card_hint(p.card_number)} for p in demo_patrons())
+    store.set_staff(patron_key(config.secret, DEMO_STAFF_CARD), hash_pin(DEMO_STAFF_PIN), "demo staff")
     store.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('demo_seed', ?)", (SEED_VERSION,))
     LOGGER.info("demo data loaded: %d catalogue records, %d reader cards", len(books), len(demo_patrons()))
     return True

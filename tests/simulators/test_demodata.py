@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from kiosk.core.policy import STATUSES
 from kiosk.demodata import DEMO_ISIL, PATRON_CLASS_LIMITS, demo_books, demo_patrons, uid_for
 
 
@@ -40,11 +41,13 @@ def test_books_per_door_and_bad_arguments() -> None:
 
 def test_patrons_cover_classes_statuses_and_the_limit() -> None:
     patrons = demo_patrons()
-    assert 6 <= len(patrons) <= 10
-    assert all(re.fullmatch(r"\d{13}", p.card_number) for p in patrons)
+    assert 6 <= len(patrons) <= 14
+    # Barcode card numbers (13 digits) and contactless card UIDs (7-byte NXP, upper-case hex).
+    assert all(re.fullmatch(r"\d{13}|04[0-9A-F]{12}", p.card_number) for p in patrons)
+    assert any(p.card_number.startswith("04") for p in patrons)
     assert len({p.card_number for p in patrons}) == len(patrons)
     assert {p.patron_class for p in patrons} == {"adult", "branch", "child"}
-    assert {p.status for p in patrons} == {"active", "blocked", "expired"}
+    assert {p.status for p in patrons} == set(STATUSES)
     assert PATRON_CLASS_LIMITS == {"adult": 15, "branch": 10, "child": 10}
     near_limit = [p for p in patrons if p.patron_class == "adult" and p.loans_elsewhere == 14]
     assert near_limit and near_limit[0].status == "active" and near_limit[0].loan_limit == 15

@@ -1,0 +1,141 @@
+"""Operator tools of the `kiosk` command: the patron cache, staff cards and test e-card codes."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+EXAMPLES = """  kiosk patrons load --config F patrons.jsonl    (the library's snapshot; --merge to only add/update)
+  kiosk patrons show --config F --card 3101120000018
+  kiosk staff add --config F --card 04A1B2C3D4E5F6 --name "restock team"   (asks for the PIN)
+  kiosk ecard issue --config F --card 3101120000018   (a test QR code, valid 60 s)
+"""
+
+
+def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argparse.Namespace], int]]) -> None:
+    patrons = sub.add_parser("patrons", help="load or look up the patron cache")
+    psub = patrons.add_subparsers(dest="patrons_command", required=True)
+    load = psub.add_parser("load", help="load the library's patron snapshot (JSON lines)")
+    load.add_argument("--config", required=True, type=Path)
+    load.add_argument("file", type=Path, help="JSON lines: key or card, class, status, loans_elsewhere")
+    load.add_argument("--merge", action="store_true",
+                      help="add and update only; without it, patrons missing from the file are removed")
+    show = psub.add_parser("show", help="what the bookcase knows of one card")
+    show.add_argument("--config", required=True, type=Path)
+    who = show.add_mutually_exclusive_group(required=True)
+    who.add_argument("--card", help="card number or card UID")
+    who.add_argument("--key", help="patron key (32 hex)")
+
+    staff = sub.add_parser("staff", help="staff cards that may restock (card + PIN)")
+    ssub = staff.add_subparsers(dest="staff_command", required=True)
+    add = ssub.add_parser("add", help="add a staff card, or change its PIN")
+    add.add_argument("--config", required=True, type=Path)
+    add.add_argument("--card", required=True, help="the staff card's number or UID")
+    add.add_argument("--name", default="", help="who holds it (shown to staff only)")
+    add.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
+    remove = ssub.add_parser("remove", help="withdraw a staff card")
+    remove.add_argument("--config", required=True, type=Path)
+    remove.add_argument("--card", required=True)
+
+    ecard = sub.add_parser("ecard", help="the library's e-card QR codes")
+    esub = ecard.add_subparsers(dest="ecard_command", required=True)
+    issue = esub.add_parser("issue", help="make an e-card code for testing (the WeChat side makes real ones)")
+    issue.add_argument("--config", required=True, type=Path)
+    who = issue.add_mutually_exclusive_group(required=True)
+    who.add_argument("--card", help="card number or card UID")
+    who.add_argument("--key", help="patron key (32 hex)")
+    issue.add_argument("--lifetime", type=int, default=60, help="seconds the code is valid (default 60)")
+    issue.add_argument("--age", type=int, default=0, help="pretend it was issued this many seconds ago")
+
+    commands.update(patrons=_patrons, staff=_staff, ecard=_ecard)
+
+
+def _store(config):
+    from kiosk.store.db import StoreError
+    from kiosk.store.ledger import Store
+    try:
+        return Store(config.db_path, config.bookcase.id)
+    except StoreError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _patrons(args: argparse.Namespace) -> int:
+    from kiosk.cli import _load
+    from kiosk.core.policy import patron_key
+    from kiosk.store import patrons
+    config = _load(args.config)
+    store = _store(config)
+    try:
+        if args.patrons_command == "load":
+            started = time.monotonic()
+            try:
+                with args.file.open("rb") as f:
+                    report = patrons.load(store, f, config.secret, full=not args.merge)
+            except OSError as exc:
+                print(f"kiosk: cannot read {args.file} ({exc.strerror})", file=sys.stderr)
+                return 1
+            print(f"{args.file}: {report.loaded} patrons loaded, {report.removed} removed, "
+                  f"{report.skipped} lines skipped, in {time.monotonic() - started:.1f} s")
+            for error in report.errors:
+                print(f"  {error}", file=sys.stderr)
+            return 1 if report.skipped else 0
+        key = args.key or patron_key(config.secret, args.card)
+        patron = store.patron(key)
+        if patron is None:
+            print(f"patron {key}: not in this bookcase's cache")
+            return 1
+        print(json.dumps({"key": key, "class": patron.patron_class, "status": patron.status,
+                          "loans_elsewhere": patron.loans_elsewhere, "open_loans_here": store.open_loan_count(key),
+                          "offline_loans": store.offline_loan_count(key)}, ensure_ascii=False))
+        return 0
+    finally:
+        store.close()
+
+
+def _staff(args: argparse.Namespace) -> int:
+    from kiosk.cli import _load
+    from kiosk.core.policy import card_hint, patron_key
+    from kiosk.core.staff import hash_pin, valid_pin
+    config = _load(args.config)
+    key = patron_key(config.secret, args.card)
+    store = _store(config)
+    try:
+        if args.staff_command == "remove":
+            if not store.remove_staff(key):
+                print(f"staff card {card_hint(args.card)} was not registered", file=sys.stderr)
+                return 1
+            print(f"staff card {card_hint(args.card)} removed")
+            return 0
+        pin = sys.stdin.readline().strip() if args.pin_stdin else getpass.getpass("PIN (4-8 digits): ")
+        if not valid_pin(pin):
+            print("kiosk: a staff PIN is 4 to 8 digits", file=sys.stderr)
+            return 2
+        store.set_staff(key, hash_pin(pin), args.name)
+        print(f"staff card {card_hint(args.card)} registered{' for ' + args.name if args.name else ''}")
+        return 0
+    finally:
+        store.close()
+
+
+def _ecard(args: argparse.Namespace) -> int:
+    from kiosk.cli import _load
+    from kiosk.core import ecard
+    from kiosk.core.policy import patron_key
+    config = _load(args.config)
+    key = config.ecard.key
+    if not key:
+        print(f"kiosk: {args.config} has no [ecard] key, so this bookcase accepts no e-card codes", file=sys.stderr)
+        return 2
+    try:
+        print(ecard.issue(key, args.key or patron_key(config.secret, args.card), int(time.time()) - args.age,
+                          lifetime_s=args.lifetime))
+    except ValueError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 2
+    return 0
