@@ -14,6 +14,7 @@ from simulators.lockboard import LockBoardSim
 from simulators.pty import BITS_8E1, BITS_8N1, PtyLink
 from simulators.rfid import AIR_MS_PER_TAG, RfidBusSim
 from simulators.scanner import ScannerSim
+from simulators.vpcd import HOLD_S, VPCD_HOST, VPCD_PORT, VpcdCard
 from simulators.world import DOOR_POP_DELAY_MS, World
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class SimulatedBookcase:
                  miss: float = 0.0, books_per_door: int = 60, empty: bool = False,
                  pop_delay_ms: float = DOOR_POP_DELAY_MS, control: bool = False,
                  world: World | None = None, clock: Callable[[], float] = time.monotonic,
+                 vpcd_port: int = VPCD_PORT,
                  on_event: Callable[[str], None] | None = None,
                  on_command: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None) -> None:
         self.cfg = cfg
@@ -53,6 +55,7 @@ class SimulatedBookcase:
                                       sensor_bit_open=cfg.lockboard.sensor_bit_open)
         self.rfid = RfidBusSim(self.world, self.links["rfid"], air_ms=air_ms, miss=miss, seed=seed)
         self.scanner = ScannerSim(self.links["scanner"])
+        self.card = VpcdCard(VPCD_HOST, vpcd_port, on_event=self.world.on_event)  # library cards, via pcscd's vpcd
         self.control = (ControlServer(control_path(self.link_dir), self.commands(), on_command=on_command)
                         if control else None)
         self._started = False
@@ -85,6 +88,7 @@ class SimulatedBookcase:
         """Stop every thread, close every pty, remove the symlinks and the socket. Idempotent."""
         if self.control is not None:
             self.control.stop()
+        self.card.close()
         for link in self.links.values():
             link.stop()
         self._started = False
@@ -103,18 +107,30 @@ class SimulatedBookcase:
             "ping": lambda: "pong",
             "status": self.status,
             "scan": self.scan,
+            "tap": self.tap,
             "take": self.take,
             "put": self.put,
             "put_junk": self.put_junk,
             "close": self.close,
             "force": self.force,
             "flaky": self.flaky,
+            "board": self.board,
             **{fault: getattr(self, fault) for fault in LINK_FAULTS},
         }
 
     def scan(self, card: str) -> dict[str, Any]:
         """The patron holds a card or e-card QR code to the scanner."""
         return {"card": card, "sent": self.scanner.scan(str(card))}
+
+    def tap(self, uid: str, hold_s: float = HOLD_S, error_sw: str | None = None, slow_ms: float = 0) -> dict[str, Any]:
+        """The patron taps a library card on the PC/SC reader (the vpcd virtual card; needs pcscd running).
+
+        Blocks while the card is held: ``hold_s`` from the moment the reader notices it. ``error_sw``: the card
+        answers GET UID with that status word (e.g. "6A81"); ``slow_ms``: it answers every APDU that late.
+        """
+        stats = self.card.tap(uid, float(hold_s), error_sw=error_sw, delay_s=float(slow_ms) / 1000)
+        return {"uid": stats.uid, "hold_s": float(hold_s), "polls": stats.atr_requests, "uid_reads": stats.uid_reads,
+                "detect_ms": round(((stats.detected_at or 0) - (stats.connected_at or 0)) * 1000, 1)}
 
     def take(self, door: int, item: str) -> dict[str, Any]:
         return self.world.take(_int(door, "door"), item)
@@ -133,6 +149,14 @@ class SimulatedBookcase:
 
     def flaky(self, item: str, on: bool = True) -> dict[str, Any]:
         return self.world.set_flaky(item, bool(on))
+
+    def board(self, board: int, alive: bool = False) -> dict[str, Any]:
+        """One lock board on the bus dies (stops answering) or comes back; the others keep answering."""
+        board = _int(board, "board")
+        if board not in self.world.boards:
+            raise SimError(f"no lock board {board} (boards: {', '.join(map(str, sorted(self.world.boards)))})")
+        (self.lockboard.dead.discard if alive else self.lockboard.dead.add)(board)
+        return {"board": board, "alive": bool(alive), "dead": sorted(self.lockboard.dead)}
 
     def fault(self, device: str, fault: str) -> dict[str, Any]:
         """Apply a link fault (garble, silence, slow, unplug, replug, heal) to one device."""

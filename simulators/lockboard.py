@@ -26,13 +26,14 @@ class LockBoardSim(FrameDevice):
         self.world = world
         self.lock_bit_unlocked = lock_bit_unlocked
         self.sensor_bit_open = sensor_bit_open
+        self.dead: set[int] = set()       # boards that have died (power, a burnt driver): they never answer
 
     def handle_frame(self, frame: object) -> None:
         name = self.HANDLERS.get(type(frame))
         if name is None:
             return  # e.g. another board's state reply echoed on the bus
-        if frame.board not in self.world.boards:  # type: ignore[attr-defined]
-            return  # no board at that address: nobody answers
+        if frame.board not in self.world.boards or frame.board in self.dead:  # type: ignore[attr-defined]
+            return  # no (working) board at that address: nobody answers
         getattr(self, name)(frame)
 
     def _handle_unlock(self, request: UnlockRequest) -> None:

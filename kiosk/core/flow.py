@@ -716,6 +716,15 @@ class Flow:
         else:
             LOGGER.error("%s: link down (%s); doors %s out of service", event.device, event.message,
                          ", ".join(map(str, event.doors)) or "none")
+            live = self.live.get(self.current) if self.current else None
+            if live is not None and live.record.door in event.doors and self.state in (DOOR_OPEN, SCANNING):
+                # The patron's door can no longer be watched: the session finishes in the background
+                # once the device is back, and the screen is free for the doors that still work.
+                LOGGER.warning("door %d: session %s continues in the background until %s is back",
+                               live.record.door, live.record.id[:8], event.device)
+                self.current = None
+                self.receipt = Receipt(pending=True)
+                self._enter(RECEIPT, self.receipt_s, reason="pending")
             if event.device not in self.links_down:
                 self.links_down.add(event.device)
                 self._alarm("hardware_fault", None, device=event.device, message=event.message)

@@ -26,8 +26,10 @@ EXPIRED = "3101120000083"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_config(folder: Path, doors: int = 3, capacity: int = 80, **session: Any) -> Path:
-    """A test bookcase config: ``doors`` doors on board 0, ports in ``folder/sim``, data in ``folder/data``."""
+def write_config(folder: Path, doors: int = 3, capacity: int = 80, boards: int = 1, extra: str = "",
+                 **session: Any) -> Path:
+    """A test bookcase config: ``doors`` doors spread over ``boards`` lock boards, ports in ``folder/sim``,
+    data in ``folder/data``; ``extra`` is appended TOML (e.g. an [ecard] table)."""
     timing = {"choose_door_timeout_s": 30, "door_open_timeout_s": 20, "door_open_prompt_s": 30,
               "door_open_alarm_s": 90, "receipt_s": 1, "inventory_max_rounds": 6, "rescan_interval_s": 0.5}
     timing.update(session)
@@ -40,7 +42,9 @@ def write_config(folder: Path, doors: int = 3, capacity: int = 80, **session: An
              '[policy]', "default_limit = 15", '[policy.classes]', "adult = 15", "branch = 10", "child = 10",
              '[session]'] + [f"{k} = {v}" for k, v in timing.items()] + ['[demo]', "seed = true"]
     for n in range(1, doors + 1):
-        lines += ["[[doors]]", f"number = {n}", "board = 0", f"lock = {n}", f"reader = {n}", f"capacity = {capacity}"]
+        lines += ["[[doors]]", f"number = {n}", f"board = {(n - 1) * boards // doors}", f"lock = {n}",
+                  f"reader = {n}", f"capacity = {capacity}"]
+    lines.append(extra)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "bookcase.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -62,9 +66,10 @@ class Bookcase:
     """Simulated hardware plus the daemon, either in this process (fast) or as a real subprocess."""
 
     def __init__(self, folder: Path, *, doors: int = 3, books_per_door: int = 8, air_ms: float = 1.0,
-                 miss: float = 0.0, seed: int = 1, capacity: int = 80, **session: Any) -> None:
+                 miss: float = 0.0, seed: int = 1, capacity: int = 80, boards: int = 1, extra: str = "",
+                 **session: Any) -> None:
         self.folder = folder
-        self.config_path = write_config(folder, doors, capacity, **session)
+        self.config_path = write_config(folder, doors, capacity, boards, extra, **session)
         self.cfg: Config = load_config(self.config_path)
         self.sim = SimulatedBookcase(self.cfg, folder / "sim", books_per_door=books_per_door, air_ms=air_ms,
                                      miss=miss, seed=seed, pop_delay_ms=30)
