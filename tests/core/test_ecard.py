@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -105,3 +106,11 @@ def test_every_refusal_has_patron_words_in_both_languages():
 def test_issue_rejects_a_bad_patron_key():
     with pytest.raises(ValueError):
         ecard.issue(KEY, "not-hex", NOW)
+
+
+def test_the_documented_test_vector():
+    key = patron_key("example-library-secret-0001", "3101120000018")
+    assert key == "9ee2dae11beb206819b224d87d4fa057"
+    token = ecard.issue("example-ecard-key-000001", key, 1795000000, 60, nonce=0x01020304)
+    assert token == "CB1AGPOFWXBDPVSA2AZWISNQ7KPUBLWV7MGYAADYAICAMCDVPEXZL3NJSIK553R4Z3BUZDVA"
+    assert token in (Path(__file__).parents[2] / "docs" / "ecard.md").read_text(encoding="utf-8")
