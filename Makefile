@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what is missing first (scripts/bootstrap.sh).
-.PHONY: demo test bench bootstrap clean
+.PHONY: demo test bench bootstrap clean screenshots
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -12,6 +12,20 @@ test: bootstrap
 
 bench: bootstrap
 	.venv/bin/python bench/session.py
+	.venv/bin/python bench/ui.py
+
+# Every screen with sample data, both languages, portrait; a few in landscape too (docs/screenshots/).
+SCREEN_STATES = attract identifying choosing refused door_open scanning receipt out_of_service staff_pin \
+	staff_restock diagnostics find help
+screenshots: bootstrap
+	@mkdir -p docs/screenshots
+	@for state in $(SCREEN_STATES); do for lang in zh en; do \
+		.venv/bin/kiosk screenshot --state $$state --lang $$lang --out docs/screenshots/$$state-$$lang.png || exit 1; \
+	done; done
+	@for state in attract choosing door_open receipt; do \
+		.venv/bin/kiosk screenshot --state $$state --lang zh --size 1920x1080 \
+			--out docs/screenshots/$$state-zh-landscape.png || exit 1; \
+	done
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

@@ -21,11 +21,14 @@ from kiosk.drivers.errors import DeviceError
 from kiosk.drivers.lockboard.device import LockBoard, LockState
 from kiosk.drivers.rfid.device import RfidBus
 from kiosk.drivers.rfid.tag import TagDecodeError, decode_tag
+from kiosk.drivers.pcsc.device import CardReader
 from kiosk.drivers.scanner.device import Scanner
 from kiosk.intents import IntentServer
 from kiosk.sdnotify import Notifier
 from kiosk.store.ledger import Store
 from kiosk.store.seed import seed_demo
+from kiosk.sync.events import SyncEvent
+from kiosk.sync.service import FleetSync
 
 LOGGER = logging.getLogger(__name__)
 
@@ -77,15 +80,32 @@ class App:
                                on_scan=lambda text: self.post(ev.CardPresented(text.strip())),
                                on_bad_line=lambda why: self.post(ev.BadScan(why)),
                                on_link=lambda up, msg: self.post(ev.DeviceLink("scanner", up, msg)))
+        # The card UID string (upper-case hex) is what the patron key is made of: see CardReader's docstring.
+        self.card_reader = CardReader(
+            config.pcsc.reader, debounce_s=config.pcsc.debounce_ms / 1000,
+            on_card=lambda uid: self.post(ev.CardPresented(uid, source="pcsc")),
+            on_link=lambda up, msg: self.post(ev.DeviceLink("pcsc", up, msg))) if config.pcsc.enabled else None
         self._unlocks = _Worker("unlock", self._unlock)
         self._scans = _Worker("inventory", self._scan)
         self.intents = IntentServer(config.intent_socket, self.post, lambda: self.snapshot) \
             if config.intent_socket else None
+        self._finder: Store | None = None       # the screen's read-only view of the database (see find)
+        self.sync = FleetSync(config, self.store, self.post) if config.mqtt else None   # None: offline bookcase
+        self._finder_lock = threading.Lock()
 
     # --- threads post, the core loop consumes --------------------------------------------------
 
     def post(self, event: ev.Event) -> None:
         self.events.put(event)
+
+    def find(self, text: str) -> list[dict]:
+        """Titles in this bookcase matching ``text`` (Store.find), for the screen's thread: its own read-only
+        connection, so a search never waits for, or writes with, the core loop."""
+        with self._finder_lock:
+            if self._finder is None:
+                self._finder = Store(self.config.db_path, self.config.bookcase.id)
+                self._finder.db.execute("PRAGMA query_only = ON")
+            return self._finder.find(text)
 
     def run(self, install_signal_handlers: bool = True) -> None:
         if install_signal_handlers:
@@ -96,8 +116,12 @@ class App:
         self._dispatch(self.flow.start())
         for part in (self._unlocks, self._scans, self.lockboard, self.rfid, self.scanner):
             part.start()
+        if self.card_reader:
+            self.card_reader.start()
         if self.intents:
             self.intents.start()
+        if self.sync:
+            self._sync_step(self.sync.start)
         self.notifier.ready(f"serving {len(self.config.doors)} doors")
         try:
             self._loop()
@@ -137,6 +161,9 @@ class App:
 
     def _handle(self, event: ev.Event) -> None:
         # Rule 8: nothing a device, the network or a bad input sends may take the daemon down.
+        if isinstance(event, SyncEvent):
+            self._sync_step(self.sync.handle, event)
+            return
         if isinstance(event, ev.DeviceLink):
             self.devices[event.device] = (event.up, event.message)
         try:
@@ -146,6 +173,15 @@ class App:
             return
         self._dispatch(effects)
         self.snapshot = replace(self.flow.snapshot(), diagnostics=self._diagnostics())
+        if self.sync:
+            self._sync_step(self.sync.pump)      # publish what the flow just wrote to the outbox
+
+    def _sync_step(self, step: Callable, *args: object) -> None:
+        try:
+            step(*args)
+        except Exception:
+            LOGGER.exception("bookcase %s: fleet sync error; the bookcase keeps running and the outbox keeps "
+                             "everything", self.config.bookcase.id)
 
     def _diagnostics(self) -> Diagnostics:
         try:
@@ -169,12 +205,19 @@ class App:
         LOGGER.info("bookcase %s stopping", self.config.bookcase.id)
         if self.intents:
             self.intents.close()
-        for part in (self.scanner, self.lockboard, self.rfid, self._unlocks, self._scans):
+        for part in (self.scanner, *filter(None, [self.card_reader]), self.lockboard, self.rfid, self._unlocks,
+                     self._scans):
             try:
                 part.close()
             except Exception:
                 LOGGER.exception("error while closing %s", type(part).__name__)
+        if self.sync:
+            self._sync_step(self.sync.close)
         self.store.close()
+        with self._finder_lock:
+            if self._finder is not None:
+                self._finder.close()
+                self._finder = None
         self.notifier.close()
 
     # --- device callbacks (driver threads) ------------------------------------------------------

@@ -9,15 +9,17 @@ import sys
 from pathlib import Path
 
 from kiosk import __version__, admin
+from kiosk.sync import cli as sync_cli
 
 EXAMPLES = """examples:
   kiosk run --config config/demo.toml
+  kiosk screenshot --state door_open --lang en --out door.png --size 1920x1080
   kiosk check-config /boot/citybook.toml
   kiosk intent --config config/demo.toml door 2
   kiosk ledger --config config/demo.toml
   kiosk tag decode 11010130...               (32 bytes of tag memory as hex)
   kiosk tag encode --barcode MH20200001 --isil CN-310112 --country CN
-""" + admin.EXAMPLES
+""" + admin.EXAMPLES + sync_cli.EXAMPLES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run = sub.add_parser("run", help="run the bookcase daemon")
     run.add_argument("--config", required=True, type=Path, help="the bookcase's TOML config file")
-    run.add_argument("--headless", action="store_true", help="no screen (the only mode until the UI lands)")
+    run.add_argument("--headless", action="store_true", help="no touch screen (tests, benchmarks, a bookcase "
+                     "whose screen is broken); without it the screen opens as [screen] in the config says")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging (raw frames)")
 
     check = sub.add_parser("check-config", help="check a config file and print what it says")
@@ -38,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     intent.add_argument("--config", required=True, type=Path)
     intent.add_argument("action", choices=["door", "cancel", "status"])
     intent.add_argument("door", nargs="?", type=int, help="door number, for 'door'")
+
+    shot = sub.add_parser("screenshot", help="render a screen with sample data to a PNG (no display needed)")
+    shot.add_argument("--state", required=True, help="attract, identifying, refused, door_open, scanning, receipt, "
+                      "out_of_service, staff_pin, staff_restock, diagnostics (also choosing, find, help)")
+    shot.add_argument("--lang", choices=["zh", "en"], default="zh")
+    shot.add_argument("--out", required=True, type=Path, help="the PNG file to write")
+    shot.add_argument("--size", default="1080x1920", help="WIDTHxHEIGHT in pixels (default 1080x1920, portrait)")
 
     ledger = sub.add_parser("ledger", help="print loans, returns and the outbox of a bookcase's database")
     ledger.add_argument("--config", required=True, type=Path)
@@ -55,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     enc.add_argument("--reversed", action="store_true", help="store each 4-byte block reversed")
 
     admin.register(sub, COMMANDS)
+    sync_cli.register(sub, COMMANDS)
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -79,14 +90,55 @@ def _load(path: Path):
 def _run(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     config = _load(args.config)
+    ui = None
+    if not args.headless:
+        from kiosk.ui import UIError
+        from kiosk.ui.runner import open_ui
+        try:
+            ui = open_ui(config)
+        except UIError as exc:
+            print(f"kiosk: the touch screen cannot start: {exc}\n(kiosk run --headless runs the bookcase "
+                  "without it)", file=sys.stderr)
+            return 1
     from kiosk.app import App
     from kiosk.store.db import StoreError
     try:
         app = App(config)
     except StoreError as exc:
         logging.getLogger("kiosk").error("%s", exc)
+        if ui is not None:
+            ui.close()
         return 1
+    if ui is not None:
+        from kiosk.ui.runner import run_with_ui
+        return run_with_ui(app, ui)
     app.run()
+    return 0
+
+
+def _screenshot(args: argparse.Namespace) -> int:
+    from kiosk.ui.samples import STATES
+    if args.state not in STATES:
+        print(f"kiosk: screenshot: no state {args.state!r} (states: {', '.join(STATES)})", file=sys.stderr)
+        return 2
+    try:
+        width, height = (int(n) for n in args.size.lower().split("x"))
+        if not (320 <= width <= 7680 and 320 <= height <= 7680):
+            raise ValueError
+    except ValueError:
+        print(f"kiosk: screenshot: --size {args.size!r} is not WIDTHxHEIGHT (320..7680 each)", file=sys.stderr)
+        return 2
+    from kiosk.ui import UIError
+    from kiosk.ui.screenshot import screenshot
+    try:
+        out = screenshot(args.state, args.lang, args.out, (width, height))
+    except UIError as exc:
+        print(f"kiosk: screenshot: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"kiosk: screenshot: cannot write {args.out} ({exc.strerror or exc})", file=sys.stderr)
+        return 1
+    print(out)
     return 0
 
 
@@ -170,7 +222,8 @@ def _tag(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "check-config": _check_config, "intent": _intent, "ledger": _ledger, "tag": _tag}
+COMMANDS = {"run": _run, "check-config": _check_config, "intent": _intent, "ledger": _ledger, "tag": _tag,
+            "screenshot": _screenshot}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,14 @@ class ScannerConfig:
 
 
 @dataclass(frozen=True)
+class PcscConfig:
+    """The PC/SC contactless reader of library cards; off unless enabled (then only the scanner reads cards)."""
+    enabled: bool = False
+    reader: str = ""                     # part of the reader's name; "" = the first reader pcscd lists
+    debounce_ms: int = 1500              # the same card back on the reader within this long is the same tap
+
+
+@dataclass(frozen=True)
 class PolicyConfig:
     default_limit: int = DEFAULT_LOAN_LIMIT
     loan_days: int = DEFAULT_LOAN_DAYS
@@ -108,6 +117,27 @@ class ScreenConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """The fleet link (DESIGN.md §6). TLS when ``tls``; the password comes from ``password_file`` only."""
+    host: str
+    port: int
+    topic_root: str                      # "citybook/v1/<library>/"
+    client_id: str                       # the bookcase id: the broker keeps this session for us
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    tls_ca: Path | None = None           # None with tls: the system's CA store
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    keepalive_s: int = 60
+    session_expiry_s: int = 7 * 24 * 3600
+    inflight: int = 32                   # outbox events published and not yet acknowledged, at most
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+    max_payload_kb: int = 256            # larger inbound messages are refused unread
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     library: str
@@ -122,8 +152,10 @@ class Config:
     session: SessionConfig
     seed_demo_data: bool = False
     intent_socket: Path | None = None
+    pcsc: PcscConfig = PcscConfig()
     ecard: EcardConfig = EcardConfig()
     screen: ScreenConfig = ScreenConfig()
+    mqtt: MqttConfig | None = None       # None: no fleet link, the bookcase runs offline
 
     def door(self, number: int) -> Door:
         for door in self.doors:
@@ -208,8 +240,8 @@ class _Reader:
 
     def config(self, data: dict) -> Config:
         self.unknown(data, "", {"library", "secret", "data_dir", "bookcase", "doors", "lockboard",
-                                "rfid", "scanner", "policy", "session", "demo", "intent_socket", "ecard",
-                                "screen"})
+                                "rfid", "scanner", "pcsc", "policy", "session", "demo", "intent_socket", "ecard",
+                                "screen", "mqtt"})
         library = self.value(data, "library", "", str)
         secret = self.value(data, "secret", "", str)
         if len(secret) < 16:
@@ -240,9 +272,10 @@ class _Reader:
         return Config(path=self.path, library=library, bookcase=bookcase, data_dir=data_dir, secret=secret,
                       doors=doors, lockboard=lockboard, rfid=rfid, scanner=scanner, policy=policy,
                       session=session, seed_demo_data=self.value(demo, "seed", "demo.", bool, False),
-                      intent_socket=intent_socket,
+                      intent_socket=intent_socket, pcsc=self.pcsc(self.table(data, "pcsc", required=False)),
                       ecard=self.ecard(self.table(data, "ecard", required=False)),
-                      screen=self.screen(self.table(data, "screen", required=False)))
+                      screen=self.screen(self.table(data, "screen", required=False)),
+                      mqtt=self.mqtt(data, library, bookcase.id))
 
     def doors(self, data: dict) -> tuple[Door, ...]:
         if "doors" not in data:
@@ -305,6 +338,15 @@ class _Reader:
             retries=self.value(d, "retries", p, int, 2, low=0, high=10),
         )
 
+    def pcsc(self, d: dict) -> PcscConfig:
+        p = "pcsc."
+        self.unknown(d, p, {"enabled", "reader", "debounce_ms"})
+        return PcscConfig(
+            enabled=self.value(d, "enabled", p, bool, False),
+            reader="" if d.get("reader") == "" else self.value(d, "reader", p, str, ""),
+            debounce_ms=self.value(d, "debounce_ms", p, int, 1500, low=0, high=10000),
+        )
+
     def policy(self, d: dict) -> PolicyConfig:
         p = "policy."
         self.unknown(d, p, {"default_limit", "loan_days", "classes", "offline_extra_loans"})
@@ -316,6 +358,65 @@ class _Reader:
             class_limits=limits,
             offline_extra_loans=self.value(d, "offline_extra_loans", p, int, 5, low=0, high=200),
         )
+
+    def mqtt(self, data: dict, library: str, bookcase_id: str) -> MqttConfig | None:
+        if "mqtt" not in data:
+            return None
+        d, p = self.table(data, "mqtt"), "mqtt."
+        if "password" in d:
+            raise self.fail(p + "password", "never put a password in the config: write it to a file readable "
+                                            "by the kiosk user only and give its path as password_file")
+        self.unknown(d, p, {"host", "port", "topic_root", "username", "password_file", "tls", "tls_ca", "tls_cert",
+                            "tls_key", "keepalive_s", "session_expiry_s", "inflight", "reconnect_min_s",
+                            "reconnect_max_s", "max_payload_kb"})
+        if not _MQTT_LEVEL.fullmatch(bookcase_id):
+            raise self.fail("bookcase.id", f"{bookcase_id!r} cannot be an MQTT topic level: use letters, digits, "
+                                           "'-', '_' and '.' only")
+        files = {k: self.file(d, k, p) for k in ("tls_ca", "tls_cert", "tls_key", "password_file")}
+        tls = self.value(d, "tls", p, bool, any(files[k] for k in ("tls_ca", "tls_cert", "tls_key")))
+        if (files["tls_cert"] is None) != (files["tls_key"] is None):
+            raise self.fail(p + ("tls_key" if files["tls_cert"] else "tls_cert"),
+                            "missing: a client certificate needs both tls_cert and tls_key")
+        if files["tls_cert"] and not tls:
+            raise self.fail(p + "tls", "is false, but tls_cert/tls_key are given: they work over TLS only")
+        username = self.value(d, "username", p, str, None)
+        password = None
+        if files["password_file"] is not None:
+            if username is None:
+                raise self.fail(p + "username", "missing: password_file is given, so the broker needs a username")
+            password = files["password_file"].read_text(encoding="utf-8").strip()
+            if not password:
+                raise self.fail(p + "password_file", f"{files['password_file']} is empty")
+        root = self.value(d, "topic_root", p, str, f"citybook/v1/{library}/")
+        if not root.endswith("/") or any(c in root for c in "+#\0") or "//" in root or root.startswith("/"):
+            raise self.fail(p + "topic_root", f"{root!r} must end with '/' and hold no wildcards, e.g. "
+                                              f"'citybook/v1/{library}/'")
+        low = self.value(d, "reconnect_min_s", p, float, 1.0, low=0.05, high=600)
+        high = self.value(d, "reconnect_max_s", p, float, 60.0, low=0.05, high=3600)
+        if high < low:
+            raise self.fail(p + "reconnect_max_s", f"{high} must not be shorter than reconnect_min_s ({low})")
+        return MqttConfig(
+            host=self.value(d, "host", p, str), port=self.value(d, "port", p, int, 8883 if tls else 1883, low=1,
+                                                                 high=65535),
+            topic_root=root, client_id=bookcase_id, username=username, password=password, tls=tls,
+            tls_ca=files["tls_ca"], tls_cert=files["tls_cert"], tls_key=files["tls_key"],
+            keepalive_s=self.value(d, "keepalive_s", p, int, 60, low=5, high=3600),
+            session_expiry_s=self.value(d, "session_expiry_s", p, int, 7 * 24 * 3600, low=60, high=0xFFFFFFFE),
+            inflight=self.value(d, "inflight", p, int, 32, low=1, high=1000),
+            reconnect_min_s=low, reconnect_max_s=high,
+            max_payload_kb=self.value(d, "max_payload_kb", p, int, 256, low=1, high=65536))
+
+    def file(self, d: dict, key: str, prefix: str) -> Path | None:
+        """An optional path to a readable file, relative to the config file's folder."""
+        if key not in d:
+            return None
+        path = Path(self.value(d, key, prefix, str))
+        path = path if path.is_absolute() else Path(os.path.normpath(self.base / path))
+        if not path.is_file():
+            raise self.fail(prefix + key, f"{path} does not exist or is not a file")
+        if not os.access(path, os.R_OK):
+            raise self.fail(prefix + key, f"{path} is not readable by this user")
+        return path
 
     def ecard(self, d: dict) -> EcardConfig:
         p = "ecard."
@@ -374,6 +475,9 @@ class _Reader:
             restock_summary_s=self.value(d, "restock_summary_s", p, float, 30.0, low=1, high=3600),
             disk_low_mb=self.value(d, "disk_low_mb", p, int, 100, low=1, high=100000),
         )
+
+
+_MQTT_LEVEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def _kind(value: Any) -> str:

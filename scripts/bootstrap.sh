@@ -8,7 +8,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc make   # the virtualenv, and building pyscard
   swig libpcsclite-dev pcscd                  # pyscard builds from source; the PC/SC daemon
   vsmartcard-vpcd                             # the virtual smart-card reader driver for tests
-  mosquitto mosquitto-clients                 # the MQTT broker the fleet sync tests run
+  mosquitto mosquitto-clients openssl         # the MQTT broker the fleet sync tests run, their test CA
   socat systemd fonts-noto-cjk                # serial debugging, systemd-analyze, CJK glyphs
 )
 

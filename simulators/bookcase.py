@@ -122,7 +122,8 @@ class SimulatedBookcase:
         """The patron holds a card or e-card QR code to the scanner."""
         return {"card": card, "sent": self.scanner.scan(str(card))}
 
-    def tap(self, uid: str, hold_s: float = HOLD_S, error_sw: str | None = None, slow_ms: float = 0) -> dict[str, Any]:
+    def tap(self, uid: str, hold_s: float = HOLD_S, error_sw: str | None = None,
+            slow_ms: float = 0) -> dict[str, Any]:
         """The patron taps a library card on the PC/SC reader (the vpcd virtual card; needs pcscd running).
 
         Blocks while the card is held: ``hold_s`` from the moment the reader notices it. ``error_sw``: the card

@@ -13,6 +13,7 @@ from typing import Any
 
 from simulators.control import call
 from simulators.errors import SimError
+from simulators.vpcd import VPCD_PORT
 
 DEVICES = ("lockboard", "rfid", "scanner")
 FAULTS = ("garble", "silence", "slow", "unplug", "replug", "heal")
@@ -46,6 +47,8 @@ examples:
 CTL_EXAMPLES = """\
 examples:
   kiosk-sim ctl var/demo/sim scan 3101120000018        a patron shows a card / e-card QR code
+  kiosk-sim ctl var/demo/sim tap 04A224B2C35E80        a patron taps a library card on the PC/SC reader
+  kiosk-sim ctl var/demo/sim tap A1B2C3D4 --hold 5 --error 6A81
   kiosk-sim ctl var/demo/sim take --door 2 --item MH20200061
   kiosk-sim ctl var/demo/sim put --door 2 --item MH20200061
   kiosk-sim ctl var/demo/sim put --door 2 --junk       a foreign tag that does not decode
@@ -79,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start with every compartment empty (the demo books are outside, ready to put)")
     world.add_argument("--pop-ms", type=_non_negative, default=200.0, metavar="MS",
                        help="how long after an unlock the spring pops the door open (default 200)")
+    world.add_argument("--vpcd-port", type=int, default=VPCD_PORT, metavar="PORT",
+                       help="TCP port of pcscd's vpcd reader that `ctl tap` presents cards to (default 35963, "
+                            "\"Virtual PCD 00 00\"; 35964 is its second slot, \"Virtual PCD 00 01\")")
     world.add_argument("-v", "--verbose", action="store_true", help="log every frame")
 
     ctl = sub.add_parser("ctl", help="drive a running simulator", description="Drive a running `kiosk-sim world`.",
@@ -87,6 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
     cmds = ctl.add_subparsers(dest="ctl_command", required=True, metavar="COMMAND")
     scan = cmds.add_parser("scan", help="scan a card number or e-card QR code")
     scan.add_argument("card", help="the text the scanner reads, e.g. 3101120000018")
+    tap = cmds.add_parser(
+        "tap", help="tap a library card on the PC/SC reader (a virtual card on pcscd's vpcd reader)",
+        description="Present a virtual contactless card (MIFARE Classic 1K) to pcscd's vpcd reader (on "
+                    "127.0.0.1, the world's --vpcd-port), hold it, and take it away. Needs pcscd running with "
+                    "vsmartcard-vpcd "
+                    "(and [pcsc] enabled = true in the bookcase config for the daemon to listen). Returns once "
+                    "the card has been taken away.")
+    tap.add_argument("uid", help="the card's UID in hex, 4, 7 or 10 bytes, e.g. 04A224B2C35E80")
+    tap.add_argument("--hold", type=_non_negative, default=0.5, metavar="SECONDS",
+                     help="how long the card stays on the reader once the reader notices it (default 0.5)")
+    tap.add_argument("--error", metavar="SW", help="fault: the card answers GET UID with this status word, "
+                     "e.g. 6A81 (function not supported) or 6300 (failed)")
+    tap.add_argument("--slow", type=_non_negative, default=0.0, metavar="MS",
+                     help="fault: the card answers every command this many ms late (default 0)")
     take = cmds.add_parser("take", help="take a book out of an open compartment")
     _door(take)
     take.add_argument("--item", required=True, metavar="ID", help="item id, e.g. MH20200001")
@@ -158,6 +178,7 @@ def run_world(args: argparse.Namespace) -> int:
     printer = _Printer()
     sim = SimulatedBookcase(cfg, args.link_dir, seed=args.seed, air_ms=args.air_ms, miss=args.miss,
                             books_per_door=args.books_per_door, empty=args.empty, pop_delay_ms=args.pop_ms,
+                            vpcd_port=args.vpcd_port,
                             control=True, on_event=lambda msg: printer(f"world: {msg}"),
                             on_command=lambda cmd, a, reply: printer(_describe_command(cmd, a, reply)))
     stop = threading.Event()
@@ -222,6 +243,13 @@ def run_ctl(args: argparse.Namespace) -> int:
     link_dir = args.link_dir
     if command == "status":
         print(json.dumps(call(link_dir, "status"), ensure_ascii=False, indent=2))
+    elif command == "tap":
+        result = call(link_dir, "tap", uid=args.uid, hold_s=args.hold, error_sw=args.error, slow_ms=args.slow,
+                      timeout=args.hold + args.slow / 1000 + 20)
+        reads = result["uid_reads"]
+        print(f"tapped card {result['uid']} for {result['hold_s']:g} s: the reader noticed it after "
+              f"{result['detect_ms']:.0f} ms and read its UID {reads} time{'s' if reads != 1 else ''}"
+              + ("" if reads else " (is the daemon running with [pcsc] enabled = true?)"))
     elif command == "scan":
         result = call(link_dir, "scan", card=args.card)
         print(f"scanned {args.card}" if result["sent"] else f"scan of {args.card} lost (the scanner line is silenced)")

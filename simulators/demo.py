@@ -1,7 +1,9 @@
 """`make demo`: a simulated bookcase, the daemon against it, a narrated borrow-and-return, then hands-on.
 
 The simulated world runs in this process (with its control socket, so `kiosk-sim ctl` works from another
-terminal); the daemon runs as its own process, exactly as `kiosk run` would on a bookcase.
+terminal); the daemon runs as its own process, exactly as `kiosk run --headless` would on a bookcase.
+With --ui the daemon's core and its touch screen run in this process instead, beside a tester panel
+(simulators/demo_panel.py): cards, books and doors at a click or a key, no second terminal needed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +39,7 @@ class Demo:
         self.sim = SimulatedBookcase(self.cfg, self.link_dir, control=True, seed=2020)
         self.daemon: subprocess.Popen | None = None
         self.view: Store | None = None
+        self.halt = threading.Event()           # --ui: the window closed; stop waiting
 
     def say(self, text: str) -> None:
         print(f"\n\033[1;36m▶ {text}\033[0m" if sys.stdout.isatty() else f"\n>> {text}", flush=True)
@@ -44,6 +48,8 @@ class Demo:
     def wait(self, predicate, what: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
+            if self.halt.is_set():
+                raise SystemExit(f"demo: stopped while waiting for {what}")
             if self.daemon is not None and self.daemon.poll() is not None:
                 raise SystemExit(f"demo: the daemon exited (code {self.daemon.returncode}) while waiting for {what}")
             if time.monotonic() > deadline:
@@ -57,14 +63,21 @@ class Demo:
     def settled(self) -> int:
         return sum(1 for s in self.view.sessions() if s["kind"] == "patron" and s["state"] == "done")
 
-    def start(self) -> None:
+    def prepare(self) -> None:
         # Each demo starts from a fresh bookcase: the simulated world is new, so the old ledger would lie.
         shutil.rmtree(self.cfg.data_dir, ignore_errors=True)
         self.say(f"Starting the simulated bookcase {self.cfg.bookcase.id} ({self.cfg.bookcase.name}): "
                  f"{len(self.cfg.doors)} doors, a lock board, an RFID reader bus and a scanner on ptys in {self.link_dir}")
         self.sim.start()
-        self.say(f"Starting the daemon: kiosk run --config {self.config_path}")
-        self.daemon = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(self.config_path)])
+
+    def start(self) -> None:
+        self.prepare()
+        self.say(f"Starting the daemon: kiosk run --headless --config {self.config_path}")
+        self.daemon = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--headless", "--config",
+                                        str(self.config_path)])
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
         self.wait(lambda: self.cfg.db_path.exists(), "the database")
         self.view = Store(self.cfg.db_path, self.cfg.bookcase.id)
         self.wait(lambda: self.cfg.intent_socket.exists() and not self.view.open_sessions()
@@ -131,12 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=Path("config/demo.toml"))
     parser.add_argument("--pause", type=float, default=1.5, help="seconds between narrated steps")
     parser.add_argument("--exit", action="store_true", help="stop after the scenario (for tests)")
+    parser.add_argument("--ui", action="store_true", help="the touch screen and a tester panel in a window")
+    parser.add_argument("--size", default="540x960", help="--ui: the screen's size in the window (WIDTHxHEIGHT)")
+    parser.add_argument("--play", action="store_true", help="--ui: play the narrated scenario on screen first")
     args = parser.parse_args(argv)
     try:
         demo = Demo(args.config, args.pause)
     except ConfigError as exc:
         print(f"demo: config error: {exc}", file=sys.stderr)
         return 2
+    if args.ui:
+        return _ui(demo, args)
     try:
         demo.start()
         demo.scenario()
@@ -147,6 +165,32 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         demo.stop()
     return 0
+
+
+def _ui(demo: Demo, args: argparse.Namespace) -> int:
+    try:
+        size = tuple(int(n) for n in args.size.lower().split("x"))
+        if len(size) != 2 or min(size) < 320:
+            raise ValueError
+    except ValueError:
+        print(f"demo: --size {args.size!r} is not WIDTHxHEIGHT (at least 320 each)", file=sys.stderr)
+        return 2
+    import logging
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, datefmt="%H:%M:%S",
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    from kiosk.ui import UIError
+    from simulators.demo_panel import run_ui_demo
+    try:
+        return run_ui_demo(demo, size, play=args.play, exit_after=args.exit)
+    except UIError as exc:
+        print(f"demo: the screen cannot start: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping the demo bookcase", flush=True)
+        return 0
+    finally:
+        demo.halt.set()
+        demo.stop()
 
 
 if __name__ == "__main__":

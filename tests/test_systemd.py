@@ -68,7 +68,8 @@ def test_daemon_reports_ready_and_feeds_the_watchdog(tmp_path):
     sock, path = _receiver(tmp_path)
     with sock, SimulatedBookcase(cfg, tmp_path / "sim", books_per_door=3, air_ms=1):
         env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"}
-        proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(tmp_path / "bookcase.toml")],
+        proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(tmp_path / "bookcase.toml"),
+                                 "--headless"],
                                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             got = _drain(sock, 4.0)

@@ -15,6 +15,7 @@ import sqlite_utils
 from kiosk.core.flow import SessionRecord, Settlement
 from kiosk.core.inventory import Holding
 from kiosk.core.policy import Patron
+from kiosk.store import replica
 from kiosk.store.db import StoreError, connect, transaction
 
 LOGGER = logging.getLogger(__name__)
@@ -110,8 +111,9 @@ class Store:
             return cur.rowcount == 0
 
     def open_loan_count(self, key: str) -> int:
+        # Loans made at other bookcases count too (kiosk.store.replica keeps them from the fleet's events).
         return self.db.execute("SELECT COUNT(*) FROM loans WHERE patron_key = ? AND returned_at IS NULL",
-                               (key,)).fetchone()[0]
+                               (key,)).fetchone()[0] + replica.open_remote_loans(self.db, key)
 
     def door_holdings(self, door: int) -> dict[str, Holding]:
         rows = self.db.execute("SELECT uid, item_id, status, origin FROM holdings WHERE door = ?", (door,))
@@ -189,6 +191,8 @@ class Store:
                 conn.execute("INSERT INTO missing (id, item_id, uid, session_id, door, noted_at) "
                              "VALUES (?, ?, ?, ?, ?, ?)",
                              (str(uuid.uuid4()), h.item_id, h.uid, record.id, record.door, s.closed_at))
+            # A loan or return here ends any open loan of the same item made at another bookcase.
+            replica.close_remote_loans(conn, (h.item_id for h in (*s.loans, *s.returns)), s.closed_at)
             conn.execute("DELETE FROM holdings WHERE door = ?", (record.door,))
             for h in s.after.values():
                 # A tag moved here from another compartment leaves that compartment's holdings.
@@ -259,6 +263,11 @@ class Store:
             "WHERE h.status = 'present' AND (c.title LIKE ? ESCAPE '\\' OR c.author LIKE ? ESCAPE '\\' "
             "OR c.item_id LIKE ? ESCAPE '\\') ORDER BY c.title, h.door LIMIT ?", (pattern, pattern, pattern, limit))
         return [{"item_id": r[0], "title": r[1], "author": r[2], "door": r[3]} for r in rows]
+
+    def where_else(self, text: str, limit: int = 20) -> list[dict]:
+        """The fleet index: items at other bookcases with item id ``text`` or a title containing it:
+        bookcase, name, item_id, title, door (from their retained holdings messages)."""
+        return replica.where_else(self.db, text, limit)
 
     def holdings(self, door: int | None = None) -> list[dict]:
         if door is None:

@@ -57,6 +57,28 @@ ALTER TABLE loans ADD COLUMN offline INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN offline INTEGER NOT NULL DEFAULT 0
 """
 
+V3_FLEET = """
+-- Loans made at other bookcases, from their event streams: open until a return anywhere closes them.
+CREATE TABLE remote_loans (event_id TEXT PRIMARY KEY, bookcase TEXT NOT NULL, item_id TEXT NOT NULL,
+                           patron_key TEXT NOT NULL, loaned_at TEXT NOT NULL, loaned_utc TEXT NOT NULL,
+                           due_at TEXT, returned_utc TEXT, closed_by TEXT);
+CREATE INDEX remote_loans_open_patron ON remote_loans(patron_key) WHERE returned_utc IS NULL;
+CREATE INDEX remote_loans_item ON remote_loans(item_id, loaned_utc);
+-- Returns made at other bookcases: a loan event that arrives after its return is closed at once.
+CREATE TABLE remote_returns (event_id TEXT PRIMARY KEY, bookcase TEXT NOT NULL, item_id TEXT NOT NULL,
+                             returned_utc TEXT NOT NULL);
+CREATE INDEX remote_returns_item ON remote_returns(item_id, returned_utc);
+-- What the other bookcases hold now (their retained holdings messages): the fleet's title index.
+CREATE TABLE remote_holdings (bookcase TEXT NOT NULL, item_id TEXT NOT NULL, title TEXT, door INTEGER,
+                              PRIMARY KEY (bookcase, item_id));
+CREATE INDEX remote_holdings_item ON remote_holdings(item_id);
+CREATE TABLE peers (bookcase TEXT PRIMARY KEY, name TEXT, holdings_ts TEXT, holdings_count INTEGER,
+                    updated TEXT);
+-- What the library's gateway answered for each of our events: applied, or rejected and why.
+ALTER TABLE outbox ADD COLUMN gateway TEXT;
+CREATE INDEX inbox_received ON inbox(received)
+"""
+
 
 def _run(script: str):
     def apply(db: sqlite_utils.Database) -> None:
@@ -67,4 +89,4 @@ def _run(script: str):
     return apply
 
 
-MIGRATIONS = [_run(V1_INITIAL), _run(V2_PATRONS_STAFF)]
+MIGRATIONS = [_run(V1_INITIAL), _run(V2_PATRONS_STAFF), _run(V3_FLEET)]

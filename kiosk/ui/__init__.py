@@ -1,0 +1,13 @@
+"""The touch screen: pygame screens drawn from core snapshots, touches posted as intents (DESIGN.md §3).
+
+Nothing here imports kiosk.drivers or kiosk.sync, calls a device or writes SQLite. Importing this package
+does not import pygame; ``kiosk.ui.loop`` and the screens do.
+"""
+
+import os
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")      # no pygame banner in the bookcase's log
+
+
+class UIError(Exception):
+    """The screen cannot start (no display, no CJK font); the message says what to do."""

@@ -104,7 +104,8 @@ class Bookcase:
 
     def start_process(self) -> None:
         self.log = open(self.folder / "daemon.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(self.config_path)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(self.config_path),
+                                      "--headless"],
                                      stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

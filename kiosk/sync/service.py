@@ -1,0 +1,216 @@
+"""FleetSync: the bookcase's side of the fleet (DESIGN.md §6), run by the core loop.
+
+The app builds one when the config has an ``[mqtt]`` section, routes every SyncEvent to ``handle`` and
+calls ``pump`` after every other event. Everything here runs on the core loop's thread, the only SQLite
+writer; the paho threads in kiosk.sync.link only post events. Besides the outbox relay and replication
+in, it keeps two retained messages: ``state`` (online/offline, version, outbox depth, last sync, counters;
+the last will says offline) and ``holdings`` (what the bookcase holds, after each session), and tells the
+flow when the link goes up or down (``SyncState``) so it can apply the offline rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Callable
+
+from kiosk import __version__
+from kiosk.config import Config
+from kiosk.core import events as ev
+from kiosk.store import replica
+from kiosk.store.ledger import Store
+from kiosk.sync import schema
+from kiosk.sync.events import LinkDown, LinkUp, Published, Received, SyncEvent
+from kiosk.sync.link import Link
+from kiosk.sync.relay import Relay
+from kiosk.sync.replication import OWN, Replicator
+from kiosk.sync.topics import Topics
+
+LOGGER = logging.getLogger(__name__)
+
+STATE_MIN_INTERVAL_S = 1.0        # at most one state message a second while things change
+STATE_HEARTBEAT_S = 300.0
+HOLDINGS_MIN_INTERVAL_S = 0.5
+SAVE_INTERVAL_S = 5.0             # counters and last sync to the database, at most this often
+INBOX_KEEP_DAYS = 60              # well beyond any session expiry: redeliveries come sooner
+PRUNE_INTERVAL_S = 24 * 3600
+
+
+class FleetSync:
+    """Outbox relay, replication in, state and holdings, for one bookcase. Core loop only."""
+
+    def __init__(self, config: Config, store: Store, post: Callable[[object], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        assert config.mqtt is not None
+        self.cfg = config.mqtt
+        self.id = config.bookcase.id
+        self.name = config.bookcase.name
+        self.store = store
+        self.post = post
+        self.clock = clock
+        self.topics = Topics(self.cfg.topic_root, self.id)
+        saved, self.last_sync = replica.load_meta(store.db)
+        self.counters: Counter = Counter(saved)
+        self.online = False
+        self.gen: int | None = None
+        self.link = Link(self.cfg, self.topics.subscriptions(), post, lambda: self._will, self.id)
+        self.relay = Relay(store.db, self.topics.event(), self.cfg.inflight, self.link.publish, self.id, clock)
+        self.inbound = Replicator(store, self.topics, self.cfg.max_payload_kb * 1024, self.counters)
+        self._will = (self.topics.state(), b"")
+        self._state_at = self._holdings_at = self._saved_at = self._pruned_at = 0.0
+        self._state_sent: tuple | None = None
+        self._holdings_after = -1         # relay.sessions_closed when holdings were last published
+        self._dirty = False
+
+    # --- lifecycle (core loop) --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._prune()
+        self._will = (self.topics.state(), self._state(False, "connection lost"))
+        LOGGER.info("bookcase %s: fleet link to %s (%s), topics under %s, %d event(s) waiting in the outbox",
+                    self.id, self.link.broker, "TLS" if self.cfg.tls else "no TLS", self.cfg.topic_root,
+                    replica.outbox_depth(self.store.db))
+        self.post(ev.SyncState(False, self.last_sync))
+        self.link.start()
+
+    def close(self) -> None:
+        try:
+            self.relay.flush()
+            self._save()
+            final = (self.topics.state(), self._state(False, "stopped"))
+        except Exception:
+            LOGGER.exception("bookcase %s: error while saving the sync state; stopping anyway", self.id)
+            final = None
+        self.link.close(final)
+
+    # --- events from the link ---------------------------------------------------------------------
+
+    def handle(self, event: SyncEvent) -> None:
+        if isinstance(event, Received):
+            self._received(event)
+        elif isinstance(event, Published):
+            mine = self.relay.published(event.gen, event.mid, event.reason_code, event.reason)
+            if event.gen == self.gen and event.reason_code >= 0x80:
+                self.counters["broker_refused"] += 1
+                self._dirty = True
+            elif mine:
+                self._synced()
+        elif isinstance(event, LinkUp):
+            self._up(event)
+        elif isinstance(event, LinkDown):
+            self._down(event)
+        self.pump()
+
+    def _up(self, event: LinkUp) -> None:
+        self.gen, self.online = event.gen, True
+        self._synced()
+        self.relay.up(event.gen)
+        depth = replica.outbox_depth(self.store.db)
+        LOGGER.info("bookcase %s: online — connected to %s (%s session); %d event(s) to send", self.id,
+                    self.link.broker, "resumed" if event.session_present else "new", depth)
+        # Both retained messages go again at once on every connection.
+        self._state_sent, self._holdings_after, self._state_at, self._holdings_at = None, -1, 0.0, 0.0
+        self.post(ev.SyncState(True, self.last_sync))
+
+    def _down(self, event: LinkDown) -> None:
+        if event.gen != self.gen:
+            return
+        self.gen, self.online = None, False
+        self.relay.down()
+        LOGGER.warning("bookcase %s: offline — lost the broker at %s (%s); %d event(s) wait in the outbox", self.id,
+                       self.link.broker, event.reason, replica.outbox_depth(self.store.db))
+        self.post(ev.SyncState(False, self.last_sync))
+
+    def _received(self, event: Received) -> None:
+        try:
+            outcome = self.inbound.receive(event.topic, event.payload)
+        except Exception:
+            # Not acknowledged: the broker redelivers it on the next connection.
+            LOGGER.exception("bookcase %s: could not apply a message on %s; it comes again after a reconnect",
+                             self.id, event.topic[:200])
+            return
+        self.link.ack(event.gen, event.mid, event.qos)
+        if outcome != OWN:
+            self._synced()
+            self._dirty = True
+
+    def _synced(self) -> None:
+        self.last_sync = replica.now_iso()
+        self._dirty = True
+
+    # --- after every event (core loop) ------------------------------------------------------------
+
+    def pump(self) -> None:
+        """Publish what is due: outbox rows, marks, state and holdings. Cheap when nothing changed."""
+        self.relay.pump()
+        self.relay.flush_due()
+        now = self.clock()
+        if self.online and self.gen is not None:
+            sessions_since = self.relay.sessions_closed != self._holdings_after
+            if sessions_since and now - self._holdings_at >= HOLDINGS_MIN_INTERVAL_S:
+                self._publish_holdings(now)
+            if now - self._state_at >= STATE_MIN_INTERVAL_S:
+                self._publish_state(now)
+        if self._dirty and now - self._saved_at >= SAVE_INTERVAL_S:
+            self._save()
+        if now - self._pruned_at >= PRUNE_INTERVAL_S:
+            self._prune()
+
+    def _prune(self) -> None:
+        self._pruned_at = self.clock()
+        pruned = replica.prune(self.store.db, _days_ago(INBOX_KEEP_DAYS))
+        if pruned:
+            LOGGER.info("bookcase %s: forgot %d fleet records older than %d days", self.id, pruned, INBOX_KEEP_DAYS)
+
+    def _publish_state(self, now: float) -> None:
+        depth = replica.outbox_depth(self.store.db)
+        key = (depth, tuple(sorted(self.counters.items())))
+        if key == self._state_sent and now - self._state_at < STATE_HEARTBEAT_S:
+            return
+        body = self._state(True)
+        if self.link.publish(self.gen, self.topics.state(), body, retain=True) is not None:
+            self._state_sent, self._state_at = key, now
+            self._will = (self.topics.state(), self._state(False, "connection lost", depth))
+
+    def _publish_holdings(self, now: float) -> None:
+        items = replica.local_holdings(self.store.db)
+        msg = {"v": schema.VERSION, "id": str(uuid.uuid4()), "bookcase": self.id, "ts": replica.now_iso(),
+               "type": "holdings", "name": self.name, "items": items}
+        try:
+            schema.check_message("holdings", msg)
+        except schema.MessageError as exc:
+            LOGGER.error("bookcase %s: its holdings (%d items) do not fit the v1 schema, not published: %s",
+                         self.id, len(items), exc)
+            self._holdings_after, self._holdings_at = self.relay.sessions_closed, now
+            return
+        if self.link.publish(self.gen, self.topics.holdings(), schema.encode(msg), retain=True) is not None:
+            self._holdings_after, self._holdings_at = self.relay.sessions_closed, now
+            LOGGER.info("bookcase %s: published its holdings (%d items)", self.id, len(items))
+
+    def _state(self, online: bool, reason: str | None = None, depth: int | None = None) -> bytes:
+        msg = {"v": schema.VERSION, "id": str(uuid.uuid4()), "bookcase": self.id, "ts": replica.now_iso(),
+               "type": "state", "online": online, "name": self.name, "version": __version__,
+               "outbox_depth": replica.outbox_depth(self.store.db) if depth is None else depth,
+               "last_sync": self.last_sync, "counters": dict(sorted(self.counters.items()))}
+        if reason:
+            msg["reason"] = reason
+        schema.check_message("state", msg)
+        return schema.encode(msg)
+
+    def _save(self) -> None:
+        replica.save_meta(self.store.db, dict(self.counters), self.last_sync)
+        self._dirty, self._saved_at = False, self.clock()
+
+    def status(self) -> dict:
+        """For diagnostics: online, last sync, outbox depth, in flight, counters."""
+        return {"online": self.online, "broker": self.link.broker, "last_sync": self.last_sync,
+                "outbox_depth": replica.outbox_depth(self.store.db), "in_flight": len(self.relay.inflight),
+                "counters": dict(self.counters)}
+
+
+def _days_ago(days: float) -> str:
+    """A local ISO time ``days`` ago, in the store's format."""
+    return (datetime.now().astimezone() - timedelta(days=days)).isoformat(timespec="milliseconds")

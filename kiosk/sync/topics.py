@@ -1,0 +1,63 @@
+"""The fleet's topic layout (DESIGN.md §6), for one bookcase: what it publishes, reads, and how to parse a topic.
+
+    <root>bookcase/<id>/event       QoS 1, the transaction stream (the outbox, in seq order)
+    <root>bookcase/<id>/state       retained: online/offline (last will), version, outbox depth, last sync
+    <root>bookcase/<id>/holdings    retained: what the bookcase holds now
+    <root>central/patron/<key>      retained, from the library's gateway: a patron's status
+    <root>central/ack/<id>          from the gateway: which of our events it applied or rejected
+
+``<root>`` is ``citybook/v1/<library>/`` unless the config says otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+EVENT, STATE, HOLDINGS, PATRON, ACK = "event", "state", "holdings", "patron", "ack"
+
+
+@dataclass(frozen=True)
+class Topics:
+    root: str
+    bookcase: str
+
+    def event(self, bookcase: str | None = None) -> str:
+        return f"{self.root}bookcase/{bookcase or self.bookcase}/{EVENT}"
+
+    def state(self, bookcase: str | None = None) -> str:
+        return f"{self.root}bookcase/{bookcase or self.bookcase}/{STATE}"
+
+    def holdings(self, bookcase: str | None = None) -> str:
+        return f"{self.root}bookcase/{bookcase or self.bookcase}/{HOLDINGS}"
+
+    def patron(self, key: str) -> str:
+        return f"{self.root}central/patron/{key}"
+
+    def ack(self, bookcase: str | None = None) -> str:
+        return f"{self.root}central/ack/{bookcase or self.bookcase}"
+
+    def subscriptions(self) -> list[tuple[str, SubscribeOptions]]:
+        """What a bookcase reads, all at QoS 1. noLocal: our own events do not come back to us."""
+        return [
+            (self.event("+"), SubscribeOptions(qos=1, noLocal=True)),
+            (self.holdings("+"), SubscribeOptions(qos=1, noLocal=True)),
+            (self.patron("+"), SubscribeOptions(qos=1)),
+            (self.ack(), SubscribeOptions(qos=1)),
+        ]
+
+    def parse(self, topic: str) -> tuple[str, str] | None:
+        """``(kind, who)`` for a topic this bookcase reads — who is a bookcase id or a patron key — else None."""
+        if not topic.startswith(self.root):
+            return None
+        parts = topic[len(self.root):].split("/")
+        if len(parts) != 3 or not all(parts):
+            return None
+        if parts[0] == "bookcase" and parts[2] in (EVENT, HOLDINGS):
+            return parts[2], parts[1]
+        if parts[0] == "central" and parts[1] == PATRON:
+            return PATRON, parts[2]
+        if parts[0] == "central" and parts[1] == ACK and parts[2] == self.bookcase:
+            return ACK, parts[2]
+        return None

@@ -1,0 +1,320 @@
+"""The screen's loop on the main thread: touches in, intents out, frames drawn from the core's snapshots."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import pygame
+
+from kiosk.config import ScreenConfig
+from kiosk.core import events as ev
+from kiosk.core.flow import Snapshot
+from kiosk.ui import UIError
+from kiosk.ui.fonts import Fonts
+from kiosk.ui.i18n import LANGS, catalogue
+from kiosk.ui.painter import Painter
+from kiosk.ui.screens import IDLE_PAGES, STAFF_STATES, make_screens, screen_name
+from kiosk.ui.screens.base import Found, View
+from kiosk.ui.screens.promo import RECOMMENDED_TITLES, Promo
+from kiosk.ui.touch import TouchFilter
+from kiosk.ui.voice import Voice
+
+LOGGER = logging.getLogger(__name__)
+
+FPS = 30
+PAGE_TIMEOUT_S = 60.0        # an opened page (Find, Help) or another language goes back after this long untouched
+MAX_PIN_DIGITS = 12
+ERROR_REDRAW_S = 1.0
+
+
+class KioskUI:
+    """The touch screen. ``open()`` a window (or ``use_surface()``), then ``run(stop)`` or ``step()``.
+
+    It reads ``snapshot()`` (the core's immutable Snapshot) and calls ``post(event)`` with intents; ``find``
+    is a read-only title search. It never calls a driver and never writes to the database.
+    """
+
+    def __init__(self, settings: ScreenConfig | None = None, *, bookcase_name: str = "",
+                 post: Callable[[ev.Event], None] | None = None, snapshot: Callable[[], Snapshot] | None = None,
+                 find: Callable[[str], list[dict]] | None = None, choose_door_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic, fonts: Fonts | None = None,
+                 voice: Voice | None = None, recommended: tuple[str, ...] = RECOMMENDED_TITLES,
+                 promo: Promo | None = None) -> None:
+        self.settings = settings or ScreenConfig()
+        self.bookcase_name = bookcase_name
+        self.fonts = fonts or Fonts.find()
+        self.voice = voice if voice is not None else Voice(enabled=self.settings.voice)
+        self.clock = clock
+        self.choose_door_s = choose_door_s
+        self.recommended = recommended
+        self.screens = make_screens()
+        if promo is not None:
+            self.screens["attract"].promo = promo
+        self._post, self._find = post, find
+        self._snapshot = snapshot or (lambda: Snapshot(state="starting"))
+        self.lang = self.settings.language
+        self.page: str | None = None
+        self.found: Found | None = None
+        self.pin = ""
+        self.chosen: tuple[int, float] | None = None
+        self.last_touch = clock()
+        self.touch = TouchFilter(clock)
+        self.window: pygame.Surface | None = None
+        self.surface: pygame.Surface | None = None
+        self.origin = (0, 0)
+        self.painter: Painter | None = None
+        self.current = "starting"          # the screen on display
+        self.frames = 0                    # frames drawn
+        self.errors = 0                    # frames whose screen failed to draw (the fallback was shown)
+        self.quit_requested = False
+        self._version = 0                  # bumps when what the screen shows changes locally
+        self._snap: Snapshot | None = None
+        self._snap_seq = 0
+        self._drawn: tuple | None = None
+        self._due = 0.0
+        self._logged_errors: set[tuple[str, str]] = set()
+
+    # --- wiring ---------------------------------------------------------------------------------
+
+    def connect(self, post: Callable[[ev.Event], None], snapshot: Callable[[], Snapshot],
+                find: Callable[[str], list[dict]] | None = None) -> None:
+        """Attach the core (the window may open before the core exists)."""
+        self._post, self._snapshot, self._find = post, snapshot, find
+        self.invalidate()
+
+    def open(self) -> None:
+        """Open the window: full screen (kiosk mode) or a plain window, at the configured size."""
+        os.environ.setdefault("SDL_VIDEO_MINIMIZE_ON_FOCUS_LOSS", "0")
+        # Every frame is drawn in software: where the video driver can show such a frame itself (X11),
+        # skip SDL's OpenGL copy of it (under Xvfb that loads llvmpipe: +110 MB and 3x the frame time).
+        # Drivers without their own framebuffer (kmsdrm on the Pi) still use the GPU for the copy.
+        os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
+        s = self.settings
+        try:
+            pygame.display.init()
+            window = pygame.display.set_mode((s.width, s.height), pygame.FULLSCREEN if s.fullscreen else 0)
+        except pygame.error as exc:
+            raise UIError(f"cannot open the screen ({exc}); check the display, or set SDL_VIDEODRIVER") from None
+        pygame.display.set_caption("城市书柜 City Bookcase")
+        if s.fullscreen:
+            pygame.mouse.set_visible(False)
+        pygame.key.stop_text_input()
+        self.window = window
+        self.use_surface(window)
+        LOGGER.info("screen open: %dx%d%s, language %s, voice %s", *window.get_size(),
+                    " full screen" if s.fullscreen else "", s.language,
+                    "on" if self.voice.available else "off")
+
+    def use_surface(self, surface: pygame.Surface, origin: tuple[int, int] = (0, 0)) -> None:
+        """Draw on ``surface``, which sits at ``origin`` in the window (a demo puts a panel beside it)."""
+        self.surface = surface
+        self.origin = origin
+        self.painter = Painter(surface, self.fonts)
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        self._version += 1
+
+    # --- what a touch may do (kiosk.ui.screens.base.Actions) ---------------------------------------
+
+    def post(self, event: ev.Event) -> None:
+        shown = "PinEntered(****)" if isinstance(event, ev.PinEntered) else repr(event)
+        LOGGER.info("screen: %s on the %s screen", shown, self.current)
+        if self._post is not None:
+            self._post(event)
+
+    def toggle_lang(self) -> None:
+        self.lang = LANGS[(LANGS.index(self.lang) + 1) % len(LANGS)]
+        self.invalidate()
+
+    def open_page(self, page: str | None) -> None:
+        self.page = page
+        if page != "find":
+            self.found = None
+        self.invalidate()
+
+    def find(self, title: str) -> None:
+        try:
+            rows = tuple(self._find(title)) if self._find is not None else ()
+            self.found = Found(title, rows)
+        except Exception:
+            LOGGER.exception("title search for %r failed", title)
+            self.found = Found(title, error=True)
+        self.invalidate()
+
+    def choose_found(self, door: int) -> None:
+        self.post(ev.DoorChosen(door))
+        self.chosen = (door, self.clock() + self.choose_door_s)
+        self.open_page(None)
+        self.say("tap_card")
+
+    def pin_key(self, key: str) -> None:
+        if key == "clear":
+            self.pin = ""
+        elif key == "enter":
+            if self.pin:
+                self.post(ev.PinEntered(self.pin))
+            self.pin = ""
+        elif key.isdigit() and len(self.pin) < MAX_PIN_DIGITS:
+            self.pin += key
+        self.invalidate()
+
+    def say(self, prompt: str) -> None:
+        self.voice.play(prompt, self.lang)
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def handle_event(self, event: pygame.event.Event) -> bool:
+        """One pygame event; True if it was a tap or otherwise used. Keys do nothing (kiosk mode)."""
+        if event.type == pygame.QUIT:
+            if self.settings.fullscreen:
+                LOGGER.info("request to close the screen ignored: kiosk mode")
+            else:
+                self.quit_requested = True
+            return True
+        if event.type in (pygame.VIDEOEXPOSE, pygame.VIDEORESIZE, pygame.WINDOWEXPOSED, pygame.WINDOWRESTORED,
+                          pygame.WINDOWSIZECHANGED):
+            self.invalidate()
+            return True
+        window = pygame.display.get_surface()
+        size = window.get_size() if window is not None else self.surface.get_size()
+        pos = self.touch.tap(event, size)
+        if pos is None:
+            return False
+        local = (pos[0] - self.origin[0], pos[1] - self.origin[1])
+        if self.surface is None or not self.surface.get_rect().collidepoint(local):
+            return False
+        self.tap(local)
+        return True
+
+    def tap(self, pos: tuple[int, int]) -> str | None:
+        """A tap at ``pos`` (surface pixels): runs the target under it; returns the target's key."""
+        self.last_touch = self.clock()
+        target = self.painter.hit(pos) if self.painter else None
+        if target is None:
+            return None
+        LOGGER.debug("tap on %s at %s", target.key, pos)
+        target.action()
+        return target.key
+
+    # --- frames ---------------------------------------------------------------------------------
+
+    def view(self, now: float | None = None) -> View:
+        return View(snap=self._snap or self._snapshot(), cat=catalogue(self.lang), act=self, now=self.clock() if now is None else now,
+                    bookcase_name=self.bookcase_name, page=self.page, found=self.found, pin=self.pin,
+                    chosen=self.chosen[0] if self.chosen else None, recommended=self.recommended)
+
+    def render(self, force: bool = False) -> bool:
+        """Draw a frame if anything on screen changed or is due to move; True if one was drawn."""
+        now = self.clock()
+        snap = self._snapshot()
+        if snap is not self._snap:
+            old, self._snap = self._snap, snap
+            self._snap_seq += 1
+            self._on_snapshot(old, snap)
+        self._expire(now)
+        name = screen_name(snap, self.page)
+        if name == "fallback" and ("state", snap.state) not in self._logged_errors:
+            self._logged_errors.add(("state", snap.state))
+            LOGGER.warning("no screen for the flow state %r; showing the plain fallback screen", snap.state)
+        key = (self._snap_seq, name, self._version, self.surface.get_size())
+        if not force and key == self._drawn and now < self._due:
+            return False
+        view = self.view(now)
+        self.painter.begin(self.surface)
+        try:
+            delay = self.screens[name].draw(self.painter, view)
+            self.current = name
+        except Exception as exc:
+            # Rule 8: a screen that fails to draw shows the plain fallback; the bookcase carries on.
+            self.errors += 1
+            if (name, type(exc).__name__) not in self._logged_errors:
+                self._logged_errors.add((name, type(exc).__name__))
+                LOGGER.exception("the %s screen failed to draw; showing the fallback screen", name)
+            delay = ERROR_REDRAW_S
+            self._fallback(view)
+        self._drawn = key
+        self._due = now + delay if delay is not None else math.inf
+        self.frames += 1
+        return True
+
+    def _fallback(self, view: View) -> None:
+        self.painter.begin(self.surface)
+        try:
+            self.screens["fallback"].draw(self.painter, view)
+            self.current = "fallback"
+        except Exception:
+            LOGGER.debug("the fallback screen failed too", exc_info=True)
+            self.surface.fill((255, 255, 255))
+
+    def present(self) -> None:
+        """Show the drawn frame (when this UI owns the window)."""
+        if self.window is not None:
+            pygame.display.flip()
+
+    def step(self) -> bool:
+        """One turn of the loop: events, then a frame if needed. True if a frame was drawn."""
+        for event in pygame.event.get():
+            try:
+                self.handle_event(event)
+            except Exception:
+                LOGGER.exception("error while handling %s; the screen carries on", pygame.event.event_name(event.type))
+        drew = self.render()
+        if drew:
+            try:
+                self.present()
+            except pygame.error as exc:
+                LOGGER.error("the display refused a frame: %s", exc)
+        return drew
+
+    def run(self, stop: threading.Event) -> None:
+        """Until ``stop`` is set (or the window is closed, outside kiosk mode)."""
+        tick = pygame.time.Clock()
+        while not stop.is_set() and not self.quit_requested:
+            try:
+                self.step()
+            except Exception:
+                LOGGER.exception("screen loop error; carrying on")
+            tick.tick(FPS)
+
+    def close(self) -> None:
+        self.voice.close()
+        if self.window is not None:
+            pygame.display.quit()
+            self.window = None
+
+    # --- local state follows the session ----------------------------------------------------------
+
+    def _on_snapshot(self, old: Snapshot | None, new: Snapshot) -> None:
+        if old is not None and new.state != old.state:
+            if new.state != "idle":
+                if self.page in IDLE_PAGES:
+                    self.page, self.found = None, None
+                self.chosen = None
+            elif old.state not in ("idle", "starting"):
+                # A session ended: the next patron starts from the beginning, in the default language.
+                self.lang, self.page, self.found, self.pin = self.settings.language, None, None, ""
+            if old.state in STAFF_STATES and new.state not in STAFF_STATES:
+                self.page, self.pin = None, ""
+        if new.staff is not None and new.staff.pin_error and (old is None or old.staff is None
+                                                               or not old.staff.pin_error):
+            self.pin = ""
+        try:
+            self.voice.on_change(old, new, self.lang)
+        except Exception:
+            LOGGER.exception("voice prompt failed")
+
+    def _expire(self, now: float) -> None:
+        if self.chosen is not None and now >= self.chosen[1]:
+            self.chosen = None
+            self.invalidate()
+        idle = now - self.last_touch >= PAGE_TIMEOUT_S
+        if idle and self._snap is not None and self._snap.state == "idle" and (
+                self.page in IDLE_PAGES or self.lang != self.settings.language):
+            self.page, self.found, self.lang = None, None, self.settings.language
+            self.invalidate()

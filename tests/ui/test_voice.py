@@ -1,0 +1,47 @@
+"""Voice prompts: a committed sound file for every prompt in both languages; silent, never an error, without audio."""
+
+from __future__ import annotations
+
+import pygame
+
+from kiosk.core.flow import Snapshot
+from kiosk.ui.i18n import LANGS
+from kiosk.ui.voice import DOOR_PROMPTS, PROMPTS, Voice, prompt_for, sound_file
+
+
+def test_every_prompt_has_a_sound_file_that_loads():
+    pygame.mixer.init()
+    for lang in LANGS:
+        for prompt in (*PROMPTS, *(f"door_open_{n}" for n in range(1, DOOR_PROMPTS + 1))):
+            path = sound_file(lang, prompt)
+            assert path is not None, (lang, prompt)
+            assert 0 < path.stat().st_size < 64_000, path
+            assert pygame.mixer.Sound(str(path)).get_length() > 0.3
+
+
+def test_without_an_audio_device_the_bookcase_is_silent():
+    def no_device():
+        raise pygame.error("No available audio device")
+    pygame.mixer.quit()
+    voice = Voice(enabled=True, init_mixer=no_device)
+    assert not voice.available
+    assert voice.play("tap_card", "zh") is False
+    assert voice.on_change(Snapshot(state="idle"), Snapshot(state="choosing"), "zh") == "choose_door"
+
+
+def test_a_missing_file_is_silent_too(tmp_path):
+    voice = Voice(enabled=True, folder=tmp_path)
+    assert voice.play("tap_card", "en") is False
+
+
+def test_prompts_for_the_key_moments():
+    idle, choosing = Snapshot(state="idle"), Snapshot(state="choosing")
+    door = Snapshot(state="door_open", door=3)
+    assert prompt_for(None, idle) is None
+    assert prompt_for(idle, choosing) == "choose_door"
+    assert prompt_for(choosing, door) == "door_open_3"
+    assert prompt_for(choosing, Snapshot(state="door_open", door=40)) == "door_open"
+    assert prompt_for(door, Snapshot(state="door_open", door=3, held_open=True)) == "close_door"
+    assert prompt_for(door, Snapshot(state="receipt")) == "thank_you"
+    assert prompt_for(idle, Snapshot(state="idle", out_of_service=True)) == "out_of_service"
+    assert prompt_for(door, door) is None
