@@ -4,7 +4,7 @@
 bootstrap:
 	@scripts/bootstrap.sh
 
-demo: bootstrap
+demo: bootstrap      # with a display: the touch screen in a window; with Mosquitto: a fleet of two
 	.venv/bin/python -m simulators.demo --config config/demo.toml
 
 test: bootstrap
@@ -12,6 +12,9 @@ test: bootstrap
 
 bench: bootstrap
 	.venv/bin/python bench/session.py
+	.venv/bin/python bench/patrons.py
+	.venv/bin/python bench/card_tap.py
+	.venv/bin/python bench/sync.py
 	.venv/bin/python bench/ui.py
 
 # Every screen with sample data, both languages, portrait; a few in landscape too (docs/screenshots/).

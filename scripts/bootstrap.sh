@@ -10,6 +10,7 @@ APT_PACKAGES=(
   vsmartcard-vpcd                             # the virtual smart-card reader driver for tests
   mosquitto mosquitto-clients openssl         # the MQTT broker the fleet sync tests run, their test CA
   socat systemd fonts-noto-cjk                # serial debugging, systemd-analyze, CJK glyphs
+  xvfb                                        # a real X display for the demo window test and `xvfb-run make demo`
 )
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }

@@ -1,14 +1,19 @@
-"""`make demo`: a simulated bookcase, the daemon against it, a narrated borrow-and-return, then hands-on.
+"""`make demo`: a simulated bookcase and the daemon, a narrated borrow-and-return, then hands-on.
 
 The simulated world runs in this process (with its control socket, so `kiosk-sim ctl` works from another
-terminal); the daemon runs as its own process, exactly as `kiosk run --headless` would on a bookcase.
-With --ui the daemon's core and its touch screen run in this process instead, beside a tester panel
-(simulators/demo_panel.py): cards, books and doors at a click or a key, no second terminal needed.
+terminal). With a display, the daemon's core and its touch screen run in this process, in a window beside a
+tester panel (simulators/demo_panel.py): cards, books and doors at a click or a key. Without one (or with
+--headless) the daemon runs as its own process, exactly as `kiosk run --headless` would on a bookcase.
+
+When Mosquitto is installed (and unless --offline) the bookcase joins a demo fleet: a broker on a free port
+with the fleet's ACL and a second, headless bookcase; the story then returns a book borrowed here at the
+other bookcase (通借通还) and shows both ledgers agreeing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -23,15 +28,23 @@ from kiosk.demodata import demo_books
 from kiosk.intents import send
 from kiosk.store.ledger import Store
 from simulators.bookcase import SimulatedBookcase
+from simulators.fleet.bookcases import carry, toml_value
+from simulators.fleet.broker import BrokerError, find_mosquitto
+from simulators.fleet.demo import Member
+from simulators.fleet.stage import FleetStage
 
 BORROWER = "3101120000018"
 RETURNER = "3101120000026"
 BORROW_DOOR, RETURN_DOOR = 2, 5
+PEER_ID, PEER_NAME = "MH-0102", "闵行区图书馆城市书柜 · 七宝镇万科城市花园"
+PEER_FIRST_ITEM = 601       # past this bookcase's 6 x 60 demo books: no barcode stands in two bookcases
+PEER_RETURN_DOOR = 2
 
 
 class Demo:
-    def __init__(self, config_path: Path, pause_s: float) -> None:
+    def __init__(self, config_path: Path, pause_s: float, fleet: bool = False) -> None:
         self.config_path = config_path
+        self.run_config = config_path           # what the daemon runs: with the fleet, a copy with [mqtt]
         self.cfg = load_config(config_path)
         self.pause_s = pause_s
         self.link_dir = Path(self.cfg.lockboard.port).parent
@@ -40,6 +53,9 @@ class Demo:
         self.daemon: subprocess.Popen | None = None
         self.view: Store | None = None
         self.halt = threading.Event()           # --ui: the window closed; stop waiting
+        self.fleet_dir = self.cfg.data_dir.parent / "fleet"
+        self.stage = FleetStage(self.fleet_dir, [self.cfg.bookcase.id, PEER_ID]) if fleet else None
+        self.peer: Member | None = None
 
     def say(self, text: str) -> None:
         print(f"\n\033[1;36m▶ {text}\033[0m" if sys.stdout.isatty() else f"\n>> {text}", flush=True)
@@ -64,17 +80,40 @@ class Demo:
         return sum(1 for s in self.view.sessions() if s["kind"] == "patron" and s["state"] == "done")
 
     def prepare(self) -> None:
+        """Simulators (and with the fleet: the broker and the other bookcase); ``self.cfg`` is then what the
+        daemon runs. Raises BrokerError when Mosquitto will not start."""
         # Each demo starts from a fresh bookcase: the simulated world is new, so the old ledger would lie.
         shutil.rmtree(self.cfg.data_dir, ignore_errors=True)
         self.say(f"Starting the simulated bookcase {self.cfg.bookcase.id} ({self.cfg.bookcase.name}): "
                  f"{len(self.cfg.doors)} doors, a lock board, an RFID reader bus and a scanner on ptys in {self.link_dir}")
         self.sim.start()
+        if self.stage is not None:
+            self._join_fleet()
+
+    def _join_fleet(self) -> None:
+        shutil.rmtree(self.fleet_dir, ignore_errors=True)
+        self.stage.start()
+        self.say(f"Starting Mosquitto on port {self.stage.port} with the fleet's ACL "
+                 "(config/mosquitto/citybook.acl): each bookcase may publish under its own id only")
+        mqtt = self.stage.mqtt_settings(self.cfg.bookcase.id)
+        self.run_config = self.config_path.with_name(f".{self.config_path.stem}.fleet.toml")
+        self.run_config.write_text(
+            f"# Written by `make demo` for one run: {self.config_path.name} joined to the demo broker.\n"
+            + self.config_path.read_text(encoding="utf-8")
+            + "\n[mqtt]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in mqtt.items()), encoding="utf-8")
+        self.cfg = load_config(self.run_config)
+        # One library, one patron-key secret: a loan here counts against the same patron there.
+        self.peer = Member(self.fleet_dir / PEER_ID, PEER_ID, PEER_NAME, PEER_FIRST_ITEM,
+                           self.stage.mqtt_settings(PEER_ID), secret=self.cfg.secret)
+        self.say(f"Starting a second bookcase of the fleet, {PEER_ID} ({PEER_NAME}), headless "
+                 f"(log: {self.peer.folder / 'daemon.log'})")
+        self.peer.start()
 
     def start(self) -> None:
         self.prepare()
-        self.say(f"Starting the daemon: kiosk run --headless --config {self.config_path}")
+        self.say(f"Starting the daemon: kiosk run --headless --config {self.run_config}")
         self.daemon = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--headless", "--config",
-                                        str(self.config_path)])
+                                        str(self.run_config)])
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -82,6 +121,8 @@ class Demo:
         self.view = Store(self.cfg.db_path, self.cfg.bookcase.id)
         self.wait(lambda: self.cfg.intent_socket.exists() and not self.view.open_sessions()
                   and not self.view.doors_never_counted([d.number for d in self.cfg.doors]), "the first stocktake")
+        if self.peer is not None:
+            self.wait(self.peer.ready, f"{PEER_ID}'s first stocktake")
 
     def patron(self, card: str, door: int, take: list[str] = (), put: list[str] = ()) -> None:
         before = self.settled()
@@ -104,10 +145,40 @@ class Demo:
     def scenario(self) -> None:
         books = sorted(self.door(BORROW_DOOR)["items"])[:2]
         self.patron(BORROWER, BORROW_DOOR, take=books)
-        self.patron(RETURNER, RETURN_DOOR, put=books[:1])
+        if self.peer is not None:
+            self.return_at_peer(books[0])
+            self.patron(RETURNER, RETURN_DOOR, put=books[1:])
+            self.wait(lambda: self.view.outbox_depth() == 0, "the outbox to drain to the broker")
+        else:
+            self.patron(RETURNER, RETURN_DOOR, put=books[:1])
         loans = self.view.loans()
-        self.say(f"Ledger: {len(loans)} loans ({sum(1 for r in loans if not r['returned_at'])} still open), "
-                 f"{len(self.view.returns())} return, {self.view.outbox_depth()} events queued for the fleet")
+        self.say(f"Ledger of {self.cfg.bookcase.id}: {len(loans)} loans "
+                 f"({sum(1 for r in loans if not r['returned_at'])} still open), {len(self.view.returns())} return "
+                 f"here, {self.view.outbox_depth()} events waiting for the fleet")
+        if self.peer is not None:
+            self.find_elsewhere()
+
+    def return_at_peer(self, item: str) -> None:
+        """The borrower walks to the other bookcase and returns ``item`` there; this bookcase hears of it."""
+        peer, here, title = self.peer, self.cfg.bookcase.id, self.titles.get(item, item)
+        self.wait(lambda: peer.heard_of_loan(item), f"{PEER_ID} to hear of the loan of {item}")
+        self.say(f"{PEER_ID} has applied {here}'s loan event from the broker: 《{title}》 counts against the "
+                 "patron's limit there too")
+        carry(item, self.sim.world, peer.sim.world)
+        self.say(f"The patron takes 《{title}》 to {PEER_ID} ({PEER_NAME}) and returns it at door {PEER_RETURN_DOOR}")
+        peer.visit(BORROWER, PEER_RETURN_DOOR, self.wait, put=[item])
+        self.wait(lambda: any(r["item_id"] == item and r["returned_at"] for r in self.view.loans()),
+                  f"{here} to hear of the return of {item}")
+        self.say(f"{here} has applied {PEER_ID}'s return event: its loan of {item} is closed "
+                 "(borrow anywhere, return anywhere)")
+
+    def find_elsewhere(self) -> None:
+        item = sorted(self.peer.door(1)["items"])[0]
+        title = self.peer.sim.world.book(item).title
+        self.wait(lambda: self.view.where_else(item), f"{PEER_ID}'s holdings to reach {self.cfg.bookcase.id}")
+        hits = self.view.where_else(title)
+        self.say(f"Find a book at {self.cfg.bookcase.id}: where else is 《{title}》? " + "; ".join(
+            f"{h['bookcase']} door {h['door']} ({h['item_id']})" for h in hits))
 
     def hands_on(self) -> None:
         cfg, links = self.config_path, self.link_dir
@@ -119,12 +190,19 @@ The bookcase keeps running. Drive it from another terminal, for example:
   .venv/bin/kiosk-sim ctl {links} take --door 3 --item {sorted(self.door(3)['items'])[0]}
   .venv/bin/kiosk-sim ctl {links} close --door 3
   .venv/bin/kiosk ledger --config {cfg}
-Faults: kiosk-sim ctl {links} silence rfid | heal rfid | force --door 4 | put --door 1 --junk
+Faults: kiosk-sim ctl {links} silence rfid | heal rfid | force --door 4 | put --door 1 --junk{self._fleet_hint()}
 Press Ctrl-C to stop.""", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         while self.daemon.poll() is None:
             time.sleep(0.5)
         print(f"demo: the daemon exited with code {self.daemon.returncode}", file=sys.stderr)
+
+    def _fleet_hint(self) -> str:
+        if self.peer is None:
+            return ""
+        return (f"\nThe fleet: .venv/bin/kiosk sync status --config {self.run_config}\n"
+                f"  .venv/bin/kiosk ledger --config {self.peer.config_path}      ({PEER_ID})\n"
+                f"  {self.stage.subscribe_hint()}")
 
     def stop(self) -> None:
         if self.daemon is not None and self.daemon.poll() is None:
@@ -134,37 +212,68 @@ Press Ctrl-C to stop.""", flush=True)
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
                 self.daemon.wait()
+        if self.peer is not None:
+            self.peer.stop()
+        if self.stage is not None:
+            self.stage.stop()
+        if self.run_config != self.config_path:
+            self.run_config.unlink(missing_ok=True)
         if self.view is not None:
             self.view.close()
         self.sim.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulators.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m simulators.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=Path("config/demo.toml"))
     parser.add_argument("--pause", type=float, default=1.5, help="seconds between narrated steps")
-    parser.add_argument("--exit", action="store_true", help="stop after the scenario (for tests)")
-    parser.add_argument("--ui", action="store_true", help="the touch screen and a tester panel in a window")
-    parser.add_argument("--size", default="540x960", help="--ui: the screen's size in the window (WIDTHxHEIGHT)")
-    parser.add_argument("--play", action="store_true", help="--ui: play the narrated scenario on screen first")
+    parser.add_argument("--exit", action="store_true", help="stop after the story (for tests)")
+    screen = parser.add_mutually_exclusive_group()
+    screen.add_argument("--ui", action="store_true", help="the touch screen and a tester panel in a window "
+                        "(the default when $DISPLAY, $WAYLAND_DISPLAY or $SDL_VIDEODRIVER is set)")
+    screen.add_argument("--headless", action="store_true", help="no window: the daemon as its own process, "
+                        "narrated in this terminal (the default without a display)")
+    parser.add_argument("--offline", action="store_true", help="one bookcase and no broker (the default when "
+                        "Mosquitto is not installed)")
+    parser.add_argument("--no-story", action="store_true", help="skip the narrated story: the bookcase is yours "
+                        "at once")
+    parser.add_argument("--size", default="540x960", help="with the window: the kiosk screen's size in it "
+                        "(WIDTHxHEIGHT; the bookcase's own is 1080x1920)")
     args = parser.parse_args(argv)
+    fleet = not args.offline and find_mosquitto() is not None
+    if not args.offline and not fleet:
+        print("demo: Mosquitto is not installed, so the bookcase runs alone and offline (apt-get install mosquitto "
+              "mosquitto-clients, or scripts/bootstrap.sh as root, for the two-bookcase fleet)", flush=True)
+    ui = args.ui or (not args.headless and _has_display())
+    if not ui and not args.headless:
+        print("demo: no display ($DISPLAY and $WAYLAND_DISPLAY are unset), so no window: the bookcase runs headless "
+              "(`xvfb-run make demo`, or --ui under a desktop, for the touch screen)", flush=True)
     try:
-        demo = Demo(args.config, args.pause)
+        demo = Demo(args.config, args.pause, fleet=fleet)
     except ConfigError as exc:
         print(f"demo: config error: {exc}", file=sys.stderr)
         return 2
-    if args.ui:
+    if ui:
         return _ui(demo, args)
     try:
         demo.start()
-        demo.scenario()
+        if not args.no_story:
+            demo.scenario()
         if not args.exit:
             demo.hands_on()
+    except BrokerError as exc:
+        print(f"demo: {exc} (--offline runs the bookcase without the fleet)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nstopping the demo bookcase", flush=True)
     finally:
         demo.stop()
     return 0
+
+
+def _has_display() -> bool:
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"))
 
 
 def _ui(demo: Demo, args: argparse.Namespace) -> int:
@@ -181,10 +290,13 @@ def _ui(demo: Demo, args: argparse.Namespace) -> int:
     from kiosk.ui import UIError
     from simulators.demo_panel import run_ui_demo
     try:
-        return run_ui_demo(demo, size, play=args.play, exit_after=args.exit)
+        return run_ui_demo(demo, size, play=not args.no_story, exit_after=args.exit)
     except UIError as exc:
-        print(f"demo: the screen cannot start: {exc}", file=sys.stderr)
+        print(f"demo: the screen cannot start: {exc} (--headless runs the demo without it)", file=sys.stderr)
         return 1
+    except BrokerError as exc:
+        print(f"demo: {exc} (--offline runs the bookcase without the fleet)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nstopping the demo bookcase", flush=True)
         return 0

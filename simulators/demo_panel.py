@@ -69,6 +69,8 @@ class Panel:
             PanelButton("Take a book", pygame.K_t, "t", self.take),
             PanelButton("Put a book in", pygame.K_p, "p", self.put),
             PanelButton("Close the open doors", pygame.K_c, "c", self.close),
+            *([PanelButton(f"Return a book at {demo.peer.id}", pygame.K_m, "m", self.return_elsewhere)]
+              if demo.peer is not None else []),
             PanelButton("RFID readers: fail / heal", pygame.K_r, "r", lambda: self.toggle("rfid", "silence")),
             PanelButton("Lock board: unplug / replug", pygame.K_l, "l", lambda: self.toggle("lockboard", "unplug")),
         ]
@@ -111,6 +113,26 @@ class Panel:
             self.sim.close(door["door"])
         self._status = None
         return "closed door " + ", ".join(str(d["door"]) for d in doors) if doors else "no door is open"
+
+    def return_elsewhere(self) -> str:
+        """The patron carries the last book taken to the fleet's other bookcase and returns it there."""
+        peer = self.demo.peer
+        if not self.held:
+            return f"take a book first: it is then returned at {peer.id}"
+        if self.open_doors():
+            return "close the open door first"
+        item = self.held.pop()
+
+        def walk() -> None:
+            try:
+                self.demo.return_at_peer(item)
+                self.message = f"{item} returned at {peer.id}; the loan here is closed"
+            except BaseException as exc:        # a SystemExit from a wait that gave up, too
+                self.message = f"return at {peer.id}: {exc}"
+                LOGGER.error("demo panel: return of %s at %s: %s", item, peer.id, exc)
+
+        threading.Thread(target=walk, name="demo-return-elsewhere", daemon=True).start()
+        return f"carrying {item} to {peer.id} ..."
 
     def toggle(self, device: str, fault: str) -> str:
         heal = "heal" if fault == "silence" else "replug"
@@ -198,15 +220,21 @@ def run_ui_demo(demo: Demo, size: tuple[int, int], play: bool, exit_after: bool)
     pygame.display.init()
     window = pygame.display.set_mode((kiosk_w + panel_w, kiosk_h))
     pygame.display.set_caption(f"City Bookcase demo: {cfg.bookcase.id}")
+    LOGGER.info("demo window %dx%d (the kiosk screen at %dx%d), SDL video driver %s", *window.get_size(), kiosk_w,
+                kiosk_h, pygame.display.get_driver())
     ui = KioskUI(replace(cfg.screen, width=kiosk_w, height=kiosk_h, fullscreen=False),
                  bookcase_name=cfg.bookcase.name, choose_door_s=cfg.session.choose_door_timeout_s)
     ui.use_surface(window.subsurface(pygame.Rect(0, 0, kiosk_w, kiosk_h)))
-    panel = Panel(demo, window.subsurface(pygame.Rect(kiosk_w, 0, panel_w, kiosk_h)), (kiosk_w, 0), ui.fonts)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    demo.prepare()
-    app = App(cfg)
+    try:
+        demo.prepare()              # with the fleet, demo.cfg now carries its [mqtt] table
+    except BaseException:
+        pygame.display.quit()
+        raise
+    panel = Panel(demo, window.subsurface(pygame.Rect(kiosk_w, 0, panel_w, kiosk_h)), (kiosk_w, 0), ui.fonts)
+    app = App(demo.cfg)
     ui.connect(app.post, lambda: app.snapshot, app.find)
     core = threading.Thread(target=app.run, kwargs={"install_signal_handlers": False}, name="kiosk-core")
     core.start()

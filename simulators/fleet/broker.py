@@ -48,7 +48,13 @@ class Broker:
 
     def __init__(self, folder: Path, *, port: int | None = None, acl_file: Path | None = None,
                  password_file: Path | None = None, tls: BrokerTls | None = None, binary: str | None = None,
-                 extra: tuple[str, ...] = ()) -> None:
+                 extra: tuple[str, ...] = (), conf: str | None = None) -> None:
+        """``conf``: run this config instead of writing one (e.g. config/mosquitto/mosquitto.conf with its
+        paths and ports made local); ``port`` must then be one of its listeners. The log still goes to
+        ``log_path``."""
+        if conf is not None and port is None:
+            raise ValueError("a broker run on a config of its own needs the port of one of its listeners")
+        self.conf = conf
         self.folder = Path(folder)
         self.port = port or free_port()
         self.acl_file = acl_file
@@ -67,22 +73,29 @@ class Broker:
     def log_path(self) -> Path:
         return self.folder / "mosquitto.log"
 
+    def _run_lines(self) -> list[str]:
+        """What every run needs whatever the config: the log in our folder (stderr is a pipe nobody reads)."""
+        lines = [f"log_dest file {self.log_path}"]
+        if os.getuid() == 0:
+            lines.append(f"user {pwd.getpwuid(0).pw_name}")   # as root, stay root: the files are ours
+        return lines
+
     def config_text(self) -> str:
+        if self.conf is not None:
+            return self.conf.rstrip("\n") + "\n# Added for this run:\n" + "\n".join(self._run_lines()) + "\n"
         lines = [
             "# Written by simulators.fleet for one run; see config/mosquitto/ for a fleet's broker.",
             "per_listener_settings false",
             "persistence true",
             f"persistence_location {self.folder}/",
             "persistence_file mosquitto.db",
-            f"log_dest file {self.log_path}",
+            *self._run_lines(),
             "log_type error", "log_type warning", "log_type notice", "log_type information",
             "connection_messages true",
             "max_queued_messages 200000",
             "max_inflight_messages 100",
             f"listener {self.port} 127.0.0.1",
         ]
-        if os.getuid() == 0:
-            lines.append(f"user {pwd.getpwuid(0).pw_name}")   # as root, stay root: the files are ours
         if self.tls:
             lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}",
                       f"require_certificate {str(self.tls.require_certificate).lower()}",

@@ -9,29 +9,23 @@ Each daemon runs as its own process (``kiosk run``) against simulators in this p
 from __future__ import annotations
 
 import argparse
-import json
-import secrets
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from kiosk.config import load_config
 from kiosk.core.policy import card_hint
 from kiosk.intents import send
 from kiosk.store.ledger import Store
 from simulators.bookcase import SimulatedBookcase
-from simulators.fleet.bookcases import carry, fleet_world, write_fleet_config
-from simulators.fleet.broker import Broker, BrokerError, add_password, find_mosquitto
+from simulators.fleet.bookcases import SECRET, carry, fleet_world, write_fleet_config
+from simulators.fleet.broker import BrokerError, find_mosquitto
+from simulators.fleet.stage import ACL, ROOT, FleetStage
 
-ROOT = Path(__file__).resolve().parents[2]
-ACL = ROOT / "config" / "mosquitto" / "citybook.acl"
 PATRON = "3101120000018"
 BOOKCASES = (("MH-0101", "闵行区图书馆城市书柜 · 莘庄镇康城社区", 1),
              ("MH-0102", "闵行区图书馆城市书柜 · 七宝镇万科城市花园", 201))
@@ -41,10 +35,11 @@ BOOKS_PER_DOOR = 6
 class Member:
     """One bookcase of the demo fleet: its config, simulators, daemon process and a view of its database."""
 
-    def __init__(self, folder: Path, bookcase_id: str, name: str, first_item: int, mqtt_cfg: dict) -> None:
+    def __init__(self, folder: Path, bookcase_id: str, name: str, first_item: int, mqtt_cfg: dict,
+                 secret: str = SECRET) -> None:
         self.folder = folder
         self.config_path = write_fleet_config(folder, bookcase_id, name, mqtt_cfg, doors=3,
-                                              session={"receipt_s": 3})
+                                              session={"receipt_s": 3}, secret=secret)
         self.cfg = load_config(self.config_path)
         self.sim = SimulatedBookcase(self.cfg, folder / "sim", world=fleet_world(self.cfg, first_item, BOOKS_PER_DOOR),
                                      control=True, seed=first_item)
@@ -79,6 +74,26 @@ class Member:
         (info,) = [d for d in self.sim.status()["doors"] if d["door"] == number]
         return info
 
+    def visit(self, card: str, door: int, wait, take: list[str] = (), put: list[str] = ()) -> None:
+        """A patron picks ``door``, scans ``card``, takes and puts books, closes the door; returns once the
+        session has settled. ``wait(predicate, what)`` waits (and gives up) as the caller's story does."""
+        before = self.settled()
+        send(self.cfg.intent_socket, {"intent": "door", "door": door})
+        self.sim.scan(card)
+        wait(lambda: self.door(door)["open"] and any(
+            s["door"] == door and s["state"] == "open" for s in self.view.sessions()), f"{self.id} door {door} to open")
+        for item in take:
+            self.sim.take(door, item)
+        for item in put:
+            self.sim.put(door, item)
+        self.sim.close(door)
+        wait(lambda: self.settled() > before, f"the session at {self.id} door {door} to settle")
+
+    def heard_of_loan(self, item: str) -> bool:
+        """True once this bookcase has applied another bookcase's loan event for ``item``."""
+        return self.view.db.execute("SELECT 1 FROM remote_loans WHERE item_id = ? AND returned_utc IS NULL",
+                                    (item,)).fetchone() is not None
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -96,10 +111,9 @@ class FleetDemo:
     def __init__(self, workdir: Path, pause_s: float) -> None:
         self.workdir = workdir
         self.pause_s = pause_s
-        self.broker: Broker | None = None
-        self.members: list[Member] = []
-        self.monitor: mqtt.Client | None = None
         self.print_lock = threading.Lock()
+        self.stage = FleetStage(workdir, [b[0] for b in BOOKCASES], self.print_lock)
+        self.members: list[Member] = []
 
     def say(self, text: str) -> None:
         with self.print_lock:
@@ -115,24 +129,12 @@ class FleetDemo:
 
     def start(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
-        self.workdir.mkdir(parents=True)
-        pwfile = self.workdir / "broker-passwd"
-        passwords = {name: secrets.token_urlsafe(18) for name in [b[0] for b in BOOKCASES] + ["monitor"]}
-        for name, password in passwords.items():
-            add_password(pwfile, name, password)
-        self.broker = Broker(self.workdir / "broker", acl_file=ACL, password_file=pwfile)
-        self.say(f"Starting Mosquitto on port {self.broker.port}: a password per bookcase (made for this run) and "
+        self.stage.start()
+        self.say(f"Started Mosquitto on port {self.stage.port}: a password per bookcase (made for this run) and "
                  f"the fleet's ACL, {ACL.relative_to(ROOT)} — each bookcase may publish under its own id only")
-        self.broker.start()
-        self._start_monitor(passwords["monitor"])
-        (self.workdir / "monitor.mqtt-password").write_text(passwords["monitor"] + "\n")
         for bookcase_id, name, first in BOOKCASES:
-            secret_file = self.workdir / f"{bookcase_id}.mqtt-password"
-            secret_file.write_text(passwords[bookcase_id] + "\n")
-            secret_file.chmod(0o600)
-            mqtt_cfg = {"host": "127.0.0.1", "port": self.broker.port, "username": bookcase_id,
-                        "password_file": str(secret_file), "reconnect_min_s": 0.5, "reconnect_max_s": 5}
-            self.members.append(Member(self.workdir / bookcase_id, bookcase_id, name, first, mqtt_cfg))
+            self.members.append(Member(self.workdir / bookcase_id, bookcase_id, name, first,
+                                       self.stage.mqtt_settings(bookcase_id)))
         for m in self.members:
             self.say(f"Starting bookcase {m.id} ({m.cfg.bookcase.name}): simulators in {m.folder / 'sim'}, "
                      f"daemon `kiosk run --config {m.config_path}` (log: {m.folder / 'daemon.log'})")
@@ -140,59 +142,19 @@ class FleetDemo:
         for m in self.members:
             self.wait(m.ready, f"{m.id}'s first stocktake")
 
-    def _start_monitor(self, password: str) -> None:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="demo-monitor", protocol=mqtt.MQTTv5)
-        client.username_pw_set("monitor", password)
-        client.on_connect = lambda c, u, f, rc, p: c.subscribe("citybook/v1/#", qos=1)
-        client.on_message = lambda c, u, msg: self._show(msg.topic, msg.payload)
-        client.connect("127.0.0.1", self.broker.port)
-        client.loop_start()
-        self.monitor = client
-
-    def _show(self, topic: str, payload: bytes) -> None:
-        try:
-            m = json.loads(payload)
-        except ValueError:
-            return
-        where = "/".join(topic.split("/")[-2:])
-        if m.get("type") == "state":
-            text = f"{'online' if m['online'] else 'offline'}, {m['outbox_depth']} event(s) waiting"
-        elif m.get("type") == "holdings":
-            text = f"holds {len(m['items'])} books"
-        elif m.get("type") in ("loan", "return"):
-            text = f"seq {m['seq']} {m['type']} {m['item']} (door {m['door']})"
-        else:
-            text = f"seq {m.get('seq')} {m.get('type')}"
-        with self.print_lock:
-            print(f"   ⇄ broker  {where:<18} {text}", flush=True)
-
-    def patron(self, m: Member, door: int, take: list[str] = (), put: list[str] = ()) -> None:
-        before = m.settled()
-        send(m.cfg.intent_socket, {"intent": "door", "door": door})
-        m.sim.scan(PATRON)
-        self.wait(lambda: m.door(door)["open"] and any(
-            s["door"] == door and s["state"] == "open" for s in m.view.sessions()), f"{m.id} door {door} to open")
-        for item in take:
-            m.sim.take(door, item)
-        for item in put:
-            m.sim.put(door, item)
-        m.sim.close(door)
-        self.wait(lambda: m.settled() > before, f"the session at {m.id} door {door} to settle")
-
     def scenario(self) -> bool:
         a, b = self.members
         book = sorted(a.door(1)["items"])[0]
         title = a.sim.world.book(book).title
         key_hint = card_hint(PATRON)
         self.say(f"At {a.id}, a patron scans reader card {key_hint}, opens door 1 and takes 《{title}》 ({book})")
-        self.patron(a, 1, take=[book])
-        self.wait(lambda: b.view.db.execute("SELECT 1 FROM remote_loans WHERE item_id = ? AND returned_utc IS NULL",
-                                            (book,)).fetchone(), f"{b.id} to hear of the loan")
+        a.visit(PATRON, 1, self.wait, take=[book])
+        self.wait(lambda: b.heard_of_loan(book), f"{b.id} to hear of the loan")
         self.say(f"{b.id} has applied {a.id}'s loan event: the book counts against the patron's limit there too "
                  f"({b.view.open_loan_count(a.view.loans()[0]['patron_key'])} open loan)")
         carry(book, a.sim.world, b.sim.world)
         self.say(f"The patron walks to {b.id} and returns 《{title}》 at door 2")
-        self.patron(b, 2, put=[book])
+        b.visit(PATRON, 2, self.wait, put=[book])
         self.wait(lambda: not a.view.loans(open_only=True), f"{a.id} to close the loan")
         loan = a.view.loans()[0]
         self.say(f"{a.id} has applied {b.id}'s return event: its loan of {book} is closed "
@@ -228,8 +190,7 @@ The fleet keeps running. From another terminal, for example:
   .venv/bin/kiosk ledger --config {b.config_path}
   .venv/bin/kiosk intent --config {a.config_path} door 3
   .venv/bin/kiosk-sim ctl {a.folder / 'sim'} scan {PATRON}
-  mosquitto_sub -p {self.broker.port} -u monitor -P "$(cat {self.workdir / 'monitor.mqtt-password'})" \\
-      -t 'citybook/v1/#' -v
+  {self.stage.subscribe_hint()}
 Press Ctrl-C to stop.""", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         while all(m.proc.poll() is None for m in self.members):
@@ -238,11 +199,7 @@ Press Ctrl-C to stop.""", flush=True)
     def stop(self) -> None:
         for m in self.members:
             m.stop()
-        if self.monitor is not None:
-            self.monitor.disconnect()
-            self.monitor.loop_stop()
-        if self.broker is not None:
-            self.broker.stop()
+        self.stage.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
