@@ -14,7 +14,8 @@ from typing import Callable
 from kiosk import __version__
 from kiosk.config import Config
 from kiosk.core import events as ev
-from kiosk.core.flow import Diagnostics, Flow, Snapshot
+from kiosk.core.flow import Flow
+from kiosk.core.snapshot import Diagnostics, Snapshot
 from kiosk.core.inventory import Reconciler
 from kiosk.core.policy import LoanPolicy
 from kiosk.drivers.errors import DeviceError

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from kiosk.core import events as ev
-from kiosk.core.flow import Snapshot
+from kiosk.core.snapshot import Snapshot
 
 LOGGER = logging.getLogger(__name__)
 

@@ -13,12 +13,14 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable
 
 from kiosk.core import ecard
 from kiosk.core import events as ev
 from kiosk.core.inventory import UNCERTAIN, Holding, compare
 from kiosk.core.policy import Decision, LoanPolicy, Patron, card_hint, patron_key
+from kiosk.core.records import Ledger, SessionRecord, Settlement
+from kiosk.core.snapshot import Receipt, Snapshot, StaffView
 from kiosk.core.staff import check_pin, valid_pin
 
 LOGGER = logging.getLogger(__name__)
@@ -38,56 +40,6 @@ PATRON, RETURN, FORCED, STOCKTAKE, RESTOCK_KIND = "patron", "return", "forced", 
 
 MAX_RESCAN_BACKOFF = 32
 STAFF_LOCKOUT_S = 300.0      # after too many wrong PINs, the staff card is refused this long
-
-
-@dataclass(frozen=True)
-class SessionRecord:
-    """A session as the ledger keeps it; ``before`` is the compartment's inventory when it opened."""
-    id: str
-    kind: str
-    door: int
-    state: str
-    before: dict[str, Holding]
-    opened_at: str
-    patron_key: str | None = None
-    card_hint: str = ""
-    may_borrow: int = 0
-    offline: bool = False
-
-
-@dataclass(frozen=True)
-class Settlement:
-    """Everything one closed session changes, committed by the ledger in one transaction."""
-    session: SessionRecord
-    closed_at: str
-    due_at: str
-    loans: tuple[Holding, ...]
-    returns: tuple[Holding, ...]
-    missing: tuple[Holding, ...]
-    after: dict[str, Holding]
-    tags: dict[str, ev.TagInfo]
-    events: tuple[dict, ...]
-    summary: dict
-
-
-class Ledger(Protocol):
-    """What the flow needs from storage (kiosk.store implements it)."""
-
-    def patron(self, key: str) -> Patron | None: ...
-    def open_loan_count(self, key: str) -> int: ...
-    def offline_loan_count(self, key: str) -> int: ...
-    def staff_pin_hash(self, key: str) -> str | None: ...
-    def ecard_seen(self, token_id: str, expires_at: int, now: int) -> bool: ...
-    def door_holdings(self, door: int) -> dict[str, Holding]: ...
-    def known_uids(self) -> frozenset[str]: ...
-    def item_ids(self, uids: Iterable[str]) -> dict[str, str | None]: ...
-    def titles(self, item_ids: Iterable[str]) -> dict[str, str]: ...
-    def open_session(self, record: SessionRecord, events: list[dict]) -> None: ...
-    def set_session_state(self, session_id: str, state: str) -> None: ...
-    def open_sessions(self) -> list[SessionRecord]: ...
-    def doors_never_counted(self, doors: Iterable[int]) -> list[int]: ...
-    def settle(self, settlement: Settlement) -> None: ...
-    def record_events(self, events: list[dict]) -> None: ...
 
 
 @dataclass
@@ -123,57 +75,6 @@ class _Staff:
     key: str
     hint: str
     wrong: int = 0
-
-
-@dataclass(frozen=True)
-class Receipt:
-    borrowed: tuple[tuple[str, str, str], ...] = ()    # (item id, title, due date)
-    returned: tuple[tuple[str, str], ...] = ()         # (item id, title)
-    uncertain: int = 0
-    pending: bool = False                              # the scan failed; settled when the reader is back
-
-
-@dataclass(frozen=True)
-class StaffView:
-    """What the staff screens show: PIN entry, then a restock's doors and what each count found."""
-    pin_digits: int = 0                                   # digits typed so far
-    pin_error: bool = False                               # the last PIN was wrong
-    doors_open: tuple[int, ...] = ()                      # restock: doors still open
-    counting: tuple[int, ...] = ()                        # restock: doors whose inventory is running
-    summary: tuple[tuple[int, int, int], ...] = ()        # restock: (door, books added, books removed)
-
-
-@dataclass(frozen=True)
-class Diagnostics:
-    """The bookcase's health, for the staff diagnostics screen (filled in by the shell, not the flow)."""
-    version: str
-    bookcase_id: str
-    bookcase_name: str
-    devices: tuple[tuple[str, bool, str], ...] = ()      # (device, link up, last message)
-    outbox_depth: int = 0
-    online: bool = False
-    last_sync: str | None = None
-    disk_free_mb: int | None = None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """An immutable view of the flow for the UI and the logs."""
-    state: str
-    door: int | None = None
-    reason: str | None = None
-    may_borrow: int = 0
-    limit: int = 0
-    receipt: Receipt | None = None
-    doors_in_service: tuple[int, ...] = ()
-    doors_out_of_service: tuple[int, ...] = ()
-    out_of_service: bool = False
-    until: float | None = None          # time.monotonic() when the current screen times out (countdowns)
-    held_open: bool = False             # the patron's door has been open too long: ask them to close it
-    offline: bool = False               # the bookcase has no link to the library right now
-    kind: str | None = None             # the current session's kind: patron, return, restock
-    staff: StaffView | None = None
-    diagnostics: Diagnostics | None = None
 
 
 class Flow:

@@ -12,7 +12,7 @@ from typing import Iterable
 
 import sqlite_utils
 
-from kiosk.core.flow import SessionRecord, Settlement
+from kiosk.core.records import SessionRecord, Settlement
 from kiosk.core.inventory import Holding
 from kiosk.core.policy import Patron
 from kiosk.store import replica

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from kiosk.core.flow import SessionRecord, Settlement
+from kiosk.core.records import SessionRecord, Settlement
 from kiosk.core.inventory import Holding
 from kiosk.store.db import StoreError, schema_version
 from kiosk.store.ledger import Store
