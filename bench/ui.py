@@ -1,4 +1,4 @@
-"""Touch-screen benchmarks (issue 6): frame time and CPU share of the screen, memory of the daemon with it.
+"""Touch-screen benchmarks (issue 5): frame time and CPU share of the screen, memory of the daemon with it.
 
   (a) frame time p50/p99 of a full redraw of the attract and the door-open screens at 1080x1920 (every
       frame drawn from scratch and presented: the worst case; the loop normally redraws only on a change,
@@ -33,7 +33,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
 from kiosk.config import ScreenConfig  # noqa: E402
-from kiosk.core.flow import Snapshot  # noqa: E402
+from kiosk.core.snapshot import Snapshot  # noqa: E402
 from kiosk.ui.loop import FPS, KioskUI  # noqa: E402
 from kiosk.ui.samples import BOOKCASE_NAME, samples  # noqa: E402
 from tests.scenarios.harness import ADULT, Bookcase, wait_for  # noqa: E402

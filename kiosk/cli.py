@@ -93,9 +93,9 @@ def _run(args: argparse.Namespace) -> int:
     ui = None
     if not args.headless:
         from kiosk.ui import UIError
-        from kiosk.ui.runner import open_ui
+        from kiosk.ui.runner import build_ui
         try:
-            ui = open_ui(config)
+            ui = build_ui(config)          # fonts and sounds; the window opens once the core runs
         except UIError as exc:
             print(f"kiosk: the touch screen cannot start: {exc}\n(kiosk run --headless runs the bookcase "
                   "without it)", file=sys.stderr)

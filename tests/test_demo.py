@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from kiosk.config import load_config
 from kiosk.store.ledger import Store
 from tests.scenarios.harness import ROOT
@@ -73,7 +71,7 @@ def test_demo_fleet_borrows_here_and_returns_at_the_other_bookcase(tmp_path):
         peer.close()
     assert f"return {elsewhere} (door 2)" in out and f"loan {elsewhere} (door 2)" in out   # the monitor saw both
     assert f"its loan of {elsewhere} is closed" in out
-    assert f"where else is" in out and f"{PEER} door" in out
+    assert "where else is" in out and f"{PEER} door" in out
 
 
 def test_make_demo_opens_a_real_window_when_there_is_a_display(tmp_path):

@@ -18,14 +18,17 @@ FONT_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/noto-cjk", "/us
 REGULAR, BOLD = "NotoSansCJK-Regular.ttc", "NotoSansCJK-Bold.ttc"
 PREFERRED_FACE = "Noto Sans CJK SC"        # Simplified Chinese glyph forms in the .ttc collection
 RENDER_CACHE = 600
+CJK_PROBE = "城市书柜借还"                    # a font without these cannot draw the screen
 
 
 class FontError(UIError):
     """No usable CJK font."""
 
 
-def find_cjk_fonts(dirs: tuple[str, ...] | list[str] = FONT_DIRS) -> tuple[Path, Path | None]:
-    """The regular and (if present) bold Noto Sans CJK files; FontError naming the package otherwise."""
+def find_cjk_fonts(dirs: tuple[str, ...] | list[str] | None = None) -> tuple[Path, Path | None]:
+    """The regular and (if present) bold Noto Sans CJK files (in ``dirs``, default FONT_DIRS); FontError
+    naming the package otherwise."""
+    dirs = FONT_DIRS if dirs is None else dirs
     for folder in map(Path, dirs):
         regular = folder / REGULAR
         if regular.is_file():
@@ -68,12 +71,15 @@ class Fonts:
             face.antialiased = True
             face.pad = False
         self.paths = (regular, bold)
+        if self.missing(CJK_PROBE):
+            raise FontError(f"{regular} has no Chinese glyphs (no {''.join(sorted(self.missing(CJK_PROBE)))}); "
+                            "install Noto Sans CJK with: apt-get install fonts-noto-cjk")
         self._rects: dict[tuple[str, int, bool], pygame.Rect] = {}
         self._renders: collections.OrderedDict = collections.OrderedDict()
         LOGGER.info("screen font %s (%s)", regular, self.regular.name)
 
     @classmethod
-    def find(cls, dirs: tuple[str, ...] | list[str] = FONT_DIRS) -> Fonts:
+    def find(cls, dirs: tuple[str, ...] | list[str] | None = None) -> Fonts:
         return cls(*find_cjk_fonts(dirs))
 
     def face(self, bold: bool = False) -> pygame.freetype.Font:

@@ -27,13 +27,13 @@ class Catalogue:
     def __init__(self, lang: str, entries: dict[str, str]) -> None:
         self.lang = lang
         self.entries = entries
-        self._warned: set[str] = set()
+        self.missing: set[str] = set()          # keys asked for and not found (logged once each)
 
     def t(self, key: str, **values: object) -> str:
         text = self.entries.get(key)
         if text is None:
-            if key not in self._warned:
-                self._warned.add(key)
+            if key not in self.missing:
+                self.missing.add(key)
                 LOGGER.error("screen text %s is missing from the %s catalogue", key, self.lang)
             return key
         return _format(text, values) if values else text

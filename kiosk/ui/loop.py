@@ -13,7 +13,7 @@ import pygame
 
 from kiosk.config import ScreenConfig
 from kiosk.core import events as ev
-from kiosk.core.flow import Snapshot
+from kiosk.core.snapshot import Snapshot
 from kiosk.ui import UIError
 from kiosk.ui.fonts import Fonts
 from kiosk.ui.i18n import LANGS, catalogue
@@ -99,6 +99,7 @@ class KioskUI:
             pygame.display.init()
             window = pygame.display.set_mode((s.width, s.height), pygame.FULLSCREEN if s.fullscreen else 0)
         except pygame.error as exc:
+            pygame.display.quit()           # a later open() starts the video subsystem afresh
             raise UIError(f"cannot open the screen ({exc}); check the display, or set SDL_VIDEODRIVER") from None
         pygame.display.set_caption("城市书柜 City Bookcase")
         if s.fullscreen:

@@ -1,4 +1,9 @@
-"""`kiosk run` with the screen: the UI on the main thread, the core loop in a thread of its own."""
+"""`kiosk run` with the screen: the UI on the main thread, the core loop in a thread of its own.
+
+A screen that will not open does not stop the bookcase (DESIGN.md rule 8): the core serves on (cards,
+doors, sync), a ``hardware_fault`` alarm for the ``screen`` tells the library, and the window is tried
+again every ``SCREEN_RETRY_S`` until it opens (then the alarm clears).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,14 @@ from typing import Protocol
 
 from kiosk.config import Config
 from kiosk.core import events as ev
-from kiosk.core.flow import Snapshot
+from kiosk.core.snapshot import Snapshot
+from kiosk.ui import UIError
 from kiosk.ui.loop import KioskUI
 
 LOGGER = logging.getLogger(__name__)
 
 CORE_STOP_S = 30.0
+SCREEN_RETRY_S = 30.0
 
 
 class Core(Protocol):
@@ -27,18 +34,50 @@ class Core(Protocol):
     def stop(self) -> None: ...
 
 
+def build_ui(config: Config) -> KioskUI:
+    """Fonts and sounds from the config's [screen], the window not yet open; raises kiosk.ui.UIError (a
+    missing CJK font: an installation fault that no retry mends)."""
+    return KioskUI(config.screen, bookcase_name=config.bookcase.name,
+                   choose_door_s=config.session.choose_door_timeout_s)
+
+
 def open_ui(config: Config) -> KioskUI:
-    """Fonts, sounds and the window, from the config's [screen]; raises kiosk.ui.UIError."""
-    ui = KioskUI(config.screen, bookcase_name=config.bookcase.name,
-                 choose_door_s=config.session.choose_door_timeout_s)
-    ui.open()
-    ui.render(force=True)
-    ui.present()
+    """``build_ui`` and the window open with its first frame; raises kiosk.ui.UIError."""
+    ui = build_ui(config)
+    _show(ui)
     return ui
 
 
-def run_with_ui(app: Core, ui: KioskUI) -> int:
-    """Run the core loop in a thread and the screen here until SIGTERM/SIGINT (or the core stops)."""
+def _show(ui: KioskUI) -> None:
+    ui.open()
+    ui.render(force=True)
+    ui.present()
+
+
+def _open_window(app: Core, ui: KioskUI, stop: threading.Event, retry_s: float) -> bool:
+    """Open the window unless it is open; while it cannot, raise the alarm once and try again every
+    ``retry_s``. False if ``stop`` came first."""
+    down = False
+    while ui.window is None:
+        try:
+            _show(ui)
+        except UIError as exc:
+            if not down:
+                LOGGER.error("the touch screen cannot start: %s; the bookcase keeps serving without it and tries "
+                             "the screen again every %.0f s", exc, retry_s)
+                app.post(ev.DeviceLink("screen", False, f"the touch screen cannot start: {exc}"))
+                down = True
+            if stop.wait(retry_s):
+                return False
+            continue
+        if down:
+            app.post(ev.DeviceLink("screen", True, "the touch screen is open"))
+    return not stop.is_set()
+
+
+def run_with_ui(app: Core, ui: KioskUI, retry_s: float = SCREEN_RETRY_S) -> int:
+    """Run the core loop in a thread and the screen here until SIGTERM/SIGINT (or the core stops). The
+    window is opened here if it is not open yet, and retried while it cannot be."""
     stop = threading.Event()
     failed = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -57,7 +96,8 @@ def run_with_ui(app: Core, ui: KioskUI) -> int:
     thread = threading.Thread(target=core, name="kiosk-core")
     thread.start()
     try:
-        ui.run(stop)
+        if _open_window(app, ui, stop, retry_s):
+            ui.run(stop)
     except BaseException:
         LOGGER.exception("the screen loop stopped with an error")
         failed.set()

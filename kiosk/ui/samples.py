@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field, replace
 
 from kiosk import __version__
-from kiosk.core.flow import Diagnostics, Receipt, Snapshot, StaffView
+from kiosk.core.snapshot import Diagnostics, Receipt, Snapshot, StaffView
 from kiosk.core.policy import MESSAGES
 from kiosk.ui.screens.base import Found
 
@@ -32,11 +32,17 @@ class Sample:
     extra: dict = field(default_factory=dict)
 
 
+# As kiosk.app reports them: (device, link up, the driver's last message).
+DEVICES = (("lockboard", True, "lock board on /dev/ttyUSB0: connected"),
+           ("pcsc", True, "card reader 'ACS ACR1252 Dual Reader [ACR1252 Dual Reader PICC] 00 00': ready"),
+           ("rfid", True, "RFID readers on /dev/ttyUSB1: connected"),
+           ("scanner", False, "scanner on /dev/ttyACM0: cannot open the port ([Errno 2] could not open port "
+                              "/dev/ttyACM0: [Errno 2] No such file or directory: '/dev/ttyACM0'); retrying every 1 s"))
+
+
 def _diagnostics() -> Diagnostics:
     return Diagnostics(version=__version__, bookcase_id="MH-0001", bookcase_name=BOOKCASE_NAME,
-                       devices=(("lockboard", True, "board 0: 6 locks answer"), ("rfid", True, "6 readers answer"),
-                                ("scanner", True, "last scan 18:40"), ("mqtt", False, "broker unreachable")),
-                       outbox_depth=17, online=False, last_sync="2026-11-25 18:42", disk_free_mb=5120)
+                       devices=DEVICES, outbox_depth=17, online=False, last_sync="2026-11-25 18:42", disk_free_mb=5120)
 
 
 def samples(now: float = NOW) -> dict[str, Sample]:
@@ -53,7 +59,7 @@ def samples(now: float = NOW) -> dict[str, Sample]:
         "choosing": Sample(Snapshot(state="choosing", until=now + 24, **{**borrower, "doors_in_service": (1, 2, 3, 5, 6)},
                                     doors_out_of_service=(4,))),
         "refused": Sample(Snapshot(state="refused", reason="expired", until=now + 6, doors_in_service=DOORS)),
-        "door_open": Sample(Snapshot(state="door_open", door=2, **borrower)),
+        "door_open": Sample(Snapshot(state="door_open", door=2, until=now + 25, **borrower)),
         "scanning": Sample(Snapshot(state="scanning", door=2, **borrower)),
         "receipt": Sample(Snapshot(state="receipt", door=2, until=now + 7, **borrower, receipt=Receipt(
             borrowed=(("MH20200013", "我心归处是敦煌", "2026-12-25"), ("MH20200034", "数学的故事", "2026-12-25")),
@@ -99,9 +105,13 @@ def variants(now: float = NOW) -> dict[str, Sample]:
     out["out_of_service-some"] = Sample(replace(base["out_of_service"].snap, doors_in_service=(5,),
                                                 doors_out_of_service=(1, 2, 3, 4, 6)))
     out["staff_pin-error"] = Sample(replace(base["staff_pin"].snap, staff=StaffView(pin_digits=4, pin_error=True)))
+    out["diagnostics-five-devices"] = Sample(replace(base["diagnostics"].snap, diagnostics=replace(
+        _diagnostics(), online=True, last_sync=None, disk_free_mb=None,
+        devices=DEVICES + (("mqtt", True, "connected to mqtt.library.example:8883"),))), page="diagnostics")
     out["diagnostics-none"] = Sample(replace(base["diagnostics"].snap, diagnostics=None), page="diagnostics")
     out["find-none"] = Sample(base["find"].snap, page="find", found=Found("杂草记"))
     out["find-error"] = Sample(base["find"].snap, page="find", found=Found("端午", error=True))
     out["find-empty"] = Sample(base["find"].snap, page="find")
     out["starting"] = Sample(Snapshot(state="starting"))
+    out["fallback"] = Sample(Snapshot(state="a_state_with_no_screen"))
     return out

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import pygame
 
-from kiosk.core.flow import Snapshot
+from kiosk.core.snapshot import Snapshot
 
 LOGGER = logging.getLogger(__name__)
 
@@ -51,8 +50,7 @@ def sound_file(lang: str, prompt: str, folder: Path = SOUND_DIR) -> Path | None:
 class Voice:
     """Plays one prompt at a time (a new one cuts the old one short). ``played`` lists what was asked."""
 
-    def __init__(self, enabled: bool = True, folder: Path = SOUND_DIR,
-                 init_mixer: Callable[[], None] | None = None) -> None:
+    def __init__(self, enabled: bool = True, folder: Path = SOUND_DIR) -> None:
         self.enabled = enabled
         self.folder = folder
         self.available = False
@@ -62,7 +60,7 @@ class Voice:
         if enabled:
             try:
                 if not pygame.mixer.get_init():
-                    (init_mixer or pygame.mixer.init)()
+                    pygame.mixer.init()
                 self.available = True
             except (pygame.error, OSError) as exc:
                 LOGGER.info("no audio device (%s): voice prompts stay silent", exc)

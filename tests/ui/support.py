@@ -9,7 +9,7 @@ from typing import Any
 import pygame
 
 from kiosk.config import ScreenConfig
-from kiosk.core.flow import Snapshot
+from kiosk.core.snapshot import Snapshot
 from kiosk.ui.loop import KioskUI
 from kiosk.ui.voice import Voice
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from kiosk.core.policy import MESSAGES
-from kiosk.ui.i18n import LANGS, catalogue, placeholders
+from kiosk.ui.i18n import LANGS, Catalogue, catalogue, placeholders
 from kiosk.ui.voice import PROMPTS
+from tests.ui.layout import WORD, ZH_ASCII_WORDS
 
 
 def test_both_languages_have_the_same_keys_and_placeholders():
@@ -31,9 +34,15 @@ def test_refusals_come_from_the_policy_and_unknown_reasons_get_a_generic_text():
     assert catalogue("zh").reason(None) == catalogue("zh").t("refused.generic")
 
 
+def test_the_chinese_texts_are_chinese():
+    for text in [*catalogue("zh").entries.values(), *(zh for zh, _ in MESSAGES.values())]:
+        words = set(WORD.findall(re.sub(r"\{[^}]*\}", "", text)))
+        assert words <= ZH_ASCII_WORDS, (text, words - ZH_ASCII_WORDS)
+
+
 def test_missing_keys_and_bad_values_never_raise():
-    cat = catalogue("en")
-    assert cat.t("no.such.key") == "no.such.key"
+    cat = Catalogue("en", dict(catalogue("en").entries))     # not the shared one: the screen tests check it
+    assert cat.t("no.such.key") == "no.such.key" and cat.missing == {"no.such.key"}
     assert cat.t("door_open.title") == "Door {door} is open"          # no values: the raw text
     assert cat.t("door_open.title", other=1) == "Door  is open"       # a missing value is left blank
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from kiosk.core import events as ev
-from kiosk.core.flow import Receipt, Snapshot
+from kiosk.core.snapshot import Receipt, Snapshot
 from kiosk.ui.loop import PAGE_TIMEOUT_S
 from kiosk.ui.voice import Voice
 from tests.ui.support import Holder, Recorder, drawn_lines, finger, window_ui
@@ -134,7 +134,7 @@ def test_a_screen_that_fails_to_draw_shows_the_fallback_and_the_loop_goes_on(fon
 
 
 def test_the_pin_never_reaches_the_log(fonts, caplog):
-    from kiosk.core.flow import StaffView
+    from kiosk.core.snapshot import StaffView
     post = Recorder()
     ui = window_ui(fonts, Holder(Snapshot(state="staff_pin", staff=StaffView())), post=post)
     try:

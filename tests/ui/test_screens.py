@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pygame
 import pytest
 
-from kiosk.ui.samples import STATES, samples, variants
+from kiosk.core.snapshot import Receipt
+from kiosk.ui.i18n import catalogue
+from kiosk.ui.samples import STATES, Sample, samples, variants
 from kiosk.ui.screens import screen_name
 from kiosk.ui.screenshot import sample_ui
-from kiosk.ui.theme import MIN_TARGET_PX
+from tests.ui.layout import check_frame, english_on_chinese_screen, may_cut
 
 SIZES = [(1080, 1920), (1920, 1080)]
 VARIANTS = variants()
@@ -18,35 +23,17 @@ EXPECTED_SCREEN = {"attract": "attract", "identifying": "identifying", "refused"
                    "diagnostics": "diagnostics", "choosing": "choosing", "find": "find", "help": "help"}
 
 
-def check_frame(ui, fonts, where: str, *, allow_cut: bool = False) -> None:
-    assert ui.errors == 0, f"{where}: the screen failed to draw"
-    assert ui.painter.texts, f"{where}: nothing drawn"
-    for t in ui.painter.texts:
-        for line in t.lines:
-            missing = fonts.missing(line, t.bold)
-            assert not missing, f"{where}: no glyph for {sorted(missing)} in {line!r}"
-        if t.lines != ("",):
-            assert t.box.contains(t.rect), f"{where}: {t.text!r} drawn at {t.rect} outside its box {t.box}"
-            assert ui.surface.get_rect().contains(t.rect), f"{where}: {t.text!r} off the screen at {t.rect}"
-        if not allow_cut:
-            assert not t.truncated, f"{where}: {t.text!r} had to be cut to fit {t.box} at {t.size} px"
-    targets = [t for t in ui.painter.targets if t.key != "background"]
-    for t in targets:
-        assert t.rect.width >= MIN_TARGET_PX and t.rect.height >= MIN_TARGET_PX, \
-            f"{where}: target {t.key} is only {t.rect.size}"
-        assert ui.surface.get_rect().contains(t.rect), f"{where}: target {t.key} at {t.rect} is off the screen"
-    for i, a in enumerate(targets):
-        for b in targets[i + 1:]:
-            assert not a.rect.colliderect(b.rect), f"{where}: targets {a.key} and {b.key} overlap"
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_every_screenshot_state_renders(fonts, lang, size):
     for state in STATES:
-        ui = sample_ui(samples()[state], lang, size, fonts)
+        sample = samples()[state]
+        ui = sample_ui(sample, lang, size, fonts)
         assert ui.current == EXPECTED_SCREEN[state]
-        check_frame(ui, fonts, f"{state}/{lang}/{size}")
+        check_frame(ui, fonts, f"{state}/{lang}/{size}", cut_ok=may_cut(sample))
+        if lang == "zh":
+            assert not english_on_chinese_screen(ui, sample), f"{state}/{size}: English on the Chinese screen"
+    assert not catalogue(lang).missing, f"texts missing from the {lang} catalogue"
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -55,7 +42,82 @@ def test_hard_cases_fit(fonts, lang, size):
     for name, sample in VARIANTS.items():
         ui = sample_ui(sample, lang, size, fonts)
         assert ui.current == screen_name(sample.snap, sample.page)
-        check_frame(ui, fonts, f"{name}/{lang}/{size}")
+        check_frame(ui, fonts, f"{name}/{lang}/{size}", cut_ok=may_cut(sample))
+        if lang == "zh":
+            assert not english_on_chinese_screen(ui, sample), f"{name}/{size}: English on the Chinese screen"
+    assert not catalogue(lang).missing, f"texts missing from the {lang} catalogue"
+
+
+def test_half_size_demo_window_fits(fonts):
+    """`simulators.demo --ui` on a laptop: the portrait screen at half size keeps the same promises."""
+    for lang in ("zh", "en"):
+        for name, sample in VARIANTS.items():
+            if name.startswith(("attract", "staff_pin")):
+                # The promotional card is cut to fit, by design; twelve keys and Cancel, 120 px each, do not
+                # fit in 960 px (the keypad goes to four columns of 110 px rather than overlap Cancel).
+                continue
+            check_frame(sample_ui(sample, lang, (540, 960), fonts), fonts, f"{name}/{lang}/540x960",
+                        cut_ok=may_cut(sample))
+
+
+# --- the check itself catches what it is there for ---------------------------------------------------
+
+
+def _frame(fonts, state="attract", lang="en", sample=None):
+    return sample_ui(sample or samples()[state], lang, (1080, 1920), fonts)
+
+
+def test_the_check_catches_a_missing_glyph(fonts):
+    sample = samples()["receipt"]
+    odd = Sample(replace(sample.snap, receipt=Receipt(borrowed=(("MH20209999", "\U0001F4DA Emoji", "2026-12-25"),))))
+    with pytest.raises(AssertionError, match="no glyph for"):
+        check_frame(_frame(fonts, sample=odd), fonts, "emoji title")
+
+
+def test_the_check_catches_text_outside_its_box(fonts):
+    ui = _frame(fonts)
+    ui.painter.text(pygame.Rect(40, 400, 400, 10), "请刷读者证", "body")
+    with pytest.raises(AssertionError, match="outside its box"):
+        check_frame(ui, fonts, "tiny box")
+
+
+def test_the_check_catches_a_word_broken_in_two(fonts):
+    ui = _frame(fonts)
+    ui.painter.text(pygame.Rect(40, 900, 150, 400), "Extraordinarily", "body")
+    with pytest.raises(AssertionError, match="broken inside a word"):
+        check_frame(ui, fonts, "narrow box")
+
+
+def test_the_check_catches_overlapping_text_and_small_type(fonts):
+    ui = _frame(fonts)
+    prompt = next(t for t in ui.painter.texts if t.text == "Tap your card or scan your e-card")
+    ui.painter.text(prompt.rect, "Tap", "body")
+    with pytest.raises(AssertionError, match="overlap"):
+        check_frame(ui, fonts, "overlap")
+    ui = _frame(fonts)
+    ui.painter.text(pygame.Rect(40, 1100, 400, 100), "small", 20)
+    with pytest.raises(AssertionError, match="smaller than"):
+        check_frame(ui, fonts, "small type")
+
+
+def test_the_check_catches_small_and_covered_targets(fonts):
+    ui = _frame(fonts)
+    ui.painter.target(pygame.Rect(40, 1100, 100, 100), "tiny", lambda: None)
+    with pytest.raises(AssertionError, match="only"):
+        check_frame(ui, fonts, "small target")
+    ui = _frame(fonts)
+    lang = next(t for t in ui.painter.targets if t.key == "lang")
+    ui.painter.target(lang.rect.move(60, 0), "nudged", lambda: None)
+    with pytest.raises(AssertionError, match="overlap|edge"):
+        check_frame(ui, fonts, "overlapping targets")
+
+
+def test_english_left_on_a_chinese_screen_is_caught(fonts):
+    sample = samples()["door_open"]
+    ui = _frame(fonts, sample=sample, lang="zh")
+    assert not english_on_chinese_screen(ui, sample)
+    ui.painter.text(pygame.Rect(40, 1700, 900, 100), "Door 2 is open", "body")
+    assert english_on_chinese_screen(ui, sample) == {"Door", "is", "open"}
 
 
 def test_refusals_come_from_the_policy_messages(fonts):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -70,11 +71,14 @@ def test_borrow_and_return_through_the_screen(case, fonts):
     assert ret["item_id"] == item and ret["door"] == 3
 
 
-def test_a_session_completes_while_the_screen_is_stalled(case, fonts):
+@pytest.mark.parametrize("stall", ["blocked", "busy"])
+def test_a_session_completes_while_the_screen_is_stalled(case, fonts, stall):
+    """The screen's thread hangs inside a frame (waiting on something, or computing in Python and so holding
+    the GIL in turns) while a patron borrows a book: the serial links and the core carry on without it."""
     ui, _ = _ui(case, fonts)
     item = case.items(1)[0]
     settled = threading.Event()
-    waited: list[bool] = []
+    stalled: list[bool] = []
     result: dict = {}
 
     def patron() -> None:
@@ -85,17 +89,25 @@ def test_a_session_completes_while_the_screen_is_stalled(case, fonts):
 
     draw = ui.screens["attract"].draw
 
-    def stuck(p, v):                      # the screen's thread hangs in a frame until the session is over
-        waited.append(settled.wait(60))
+    def stuck(p, v):
+        if stall == "blocked":
+            stalled.append(settled.wait(60))
+        else:
+            deadline = time.monotonic() + 60
+            while not settled.is_set() and time.monotonic() < deadline:
+                sum(i * i for i in range(2000))
+            stalled.append(settled.is_set())
         return draw(p, v)
 
     ui.screens["attract"].draw = stuck
     thread = threading.Thread(target=patron, name="test-patron")
     try:
+        frames = ui.frames
         thread.start()
-        ui.render(force=True)
+        ui.render(force=True)            # returns only once the session has settled
         thread.join(timeout=60)
-        assert waited == [True], "the session did not settle while the screen was stalled"
+        assert stalled == [True], "the session did not settle while the screen was stalled"
+        assert ui.frames == frames + 1   # one frame, the stalled one: nothing else was drawn meanwhile
         assert case.loans(result["session"]) == [item]
         ui.screens["attract"].draw = draw
         step_until(ui, lambda: ui.current in ("receipt", "attract"), "the screen to catch up")
@@ -106,6 +118,8 @@ def test_a_session_completes_while_the_screen_is_stalled(case, fonts):
 
 
 def test_the_screen_keeps_drawing_while_the_core_loop_is_blocked(case, fonts):
+    """The core loop hangs in an event: the screen still answers touches, and an intent tapped meanwhile
+    waits in the core's queue (posting never blocks the screen) and is served once the core is back."""
     ui, post = _ui(case, fonts)
     flow = case.app.flow
     gate, entered = threading.Event(), threading.Event()
@@ -128,9 +142,15 @@ def test_the_screen_keeps_drawing_while_the_core_loop_is_blocked(case, fonts):
         step_until(ui, lambda: "How to use the bookcase" in drawn_lines(ui), "the help page in English")
         finger(ui, "back")
         step_until(ui, lambda: ui.current == "attract", "the attract screen again")
-        assert ui.frames >= frames + 3
-        assert not gate.is_set() and case.app.snapshot.state == "idle"
         assert post.events == []               # pages and language are the screen's own business
+        finger(ui, "return")                   # an intent for the core, which is still stuck
+        step_until(ui, lambda: post.events == [ev.ReturnStart()], "the Return books intent")
+        ui.step()
+        assert ui.frames >= frames + 3         # help, English, back: drawn while the core was stuck
+        assert not gate.is_set() and case.app.snapshot.state == "idle" and ui.current == "attract"
+        gate.set()
+        step_until(ui, lambda: ui.current == "choosing", "the core to serve the intent it queued")
+        assert "Please choose a door" in drawn_lines(ui)
     finally:
         gate.set()
         del flow.handle

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiosk.core.flow import Snapshot
+from kiosk.core.snapshot import Snapshot
 from kiosk.ui.screens.attract import Attract
 from kiosk.ui.screens.base import Screen
 from kiosk.ui.screens.pages import Find, Help

@@ -10,7 +10,7 @@ from typing import Protocol
 import pygame
 
 from kiosk.core.events import Event
-from kiosk.core.flow import Snapshot
+from kiosk.core.snapshot import Snapshot
 from kiosk.ui import theme
 from kiosk.ui.i18n import Catalogue
 from kiosk.ui.painter import Painter

@@ -33,12 +33,14 @@ class Find(Screen):
         titles = v.recommended[:MAX_TITLES if L.landscape else MAX_TITLES - 2]
         columns = 4 if L.landscape else 2
         rows = -(-len(titles) // columns)
-        list_h = rows * L.target + (rows - 1) * L.gap
         if L.landscape:
             buttons, results = theme.split_h(rest, 0.62, 0.38, gap=L.gap * 2)
             columns = 2
-        else:
-            buttons, results = theme.split_v(rest, list_h, 1, gap=L.gap * 2)
+        else:                            # whole rows of titles, leaving the answer room for a few lines
+            answer_h = int(L.size("head") * 1.5) + p.fonts.line_height(L.size("body")) * 2 + 3 * L.gap
+            room = rest.height - answer_h - 2 * L.gap
+            rows = min(rows, max(1, (room + L.gap) // (L.target + L.gap)))
+            buttons, results = theme.split_v(rest, rows * L.target + (rows - 1) * L.gap, 1, gap=L.gap * 2)
         titles = titles[:columns * max(1, (buttons.height + L.gap) // (L.target + L.gap))]
         for cell, t in zip(theme.grid(buttons, len(titles), columns, L.target, L.gap), titles):
             chosen = v.found is not None and v.found.query == t

@@ -37,7 +37,9 @@ def books_progress(p: Painter, rect: pygame.Rect, now: float) -> None:
     for i in range(n):
         h = rect.height * (0.7 + 0.3 * ((i * 7) % 5) / 4)
         spine = pygame.Rect(rect.left + i * (w + gap), rect.bottom - int(h), w, int(h))
-        p.box(spine, theme.PRIMARY if i < lit else theme.SECONDARY, radius=p.L.px(8))
+        # Unlit spines keep a dark outline: the shelf stays visible in sunlight before any lights up.
+        p.box(spine, theme.PRIMARY if i < lit else theme.SECONDARY, radius=p.L.px(8),
+              border=None if i < lit else theme.PRIMARY)
 
 
 class Identifying(Screen):
@@ -131,22 +133,27 @@ class DoorOpen(Screen):
         p.box(badge, theme.WARN if s.held_open else theme.PRIMARY, radius=L.px(40))
         p.text(badge.inflate(-L.gap, -L.gap), str(door), int(side * 0.6), theme.INK if s.held_open else theme.WHITE,
                bold=True, align="center", valign="middle", max_lines=1)
+        returning = s.kind == "return"
+        more_text = None
+        if not returning and s.limit:
+            more_text = (v.cat.t("door_open.may_borrow", may_borrow=s.may_borrow) if s.may_borrow
+                         else v.cat.t("door_open.at_limit"))
+        one_line = more_text is None or p.fonts.width(more_text, L.size("head"), True) <= rest.width
         title, alert, what, more, countdown, _ = theme.split_v(
             rest, L.size("title") * 1.4, L.size("title") * 1.4 + L.size("body") * 2.6 + 2 * L.gap if s.held_open else 0,
-            0 if s.held_open else L.size("head") * 4.5, L.size("head") * 1.5, L.size("small") * 1.5, 1, gap=L.gap)
+            0 if s.held_open else L.size("head") * 4.5, L.size("head") * (1.5 if one_line else 3),
+            L.size("small") * 1.5, 1, gap=L.gap)
         p.text(title, v.cat.t("door_open.title", door=door), "title", theme.INK, bold=True, max_lines=1)
         if s.held_open:
             p.box(alert, theme.WARN)
             top, sub = theme.split_v(alert.inflate(-2 * L.gap, -2 * L.gap), L.size("title") * 1.4, 1)
             p.text(top, v.cat.t("door_open.close"), "title", theme.INK, bold=True, max_lines=1)
             p.text(sub, v.cat.t("door_open.close_sub"), "body", theme.INK)
-        returning = s.kind == "return"
         if not s.held_open:
             p.text(what, v.cat.t("door_open.return_take" if returning else "door_open.take"), "head", theme.INK)
-        if not returning and s.limit:
-            text = (v.cat.t("door_open.may_borrow", may_borrow=s.may_borrow) if s.may_borrow
-                    else v.cat.t("door_open.at_limit"))
-            p.text(more, text, "head", theme.GOOD if s.may_borrow else theme.DANGER, bold=True, max_lines=1)
+        if more_text is not None:
+            p.text(more, more_text, "head", theme.GOOD if s.may_borrow else theme.DANGER, bold=True,
+                   max_lines=1 if one_line else 2)
         left = v.seconds_left()
         if left is not None:
             p.text(countdown, v.cat.t("door_open.countdown", seconds=left), "small", theme.MUTED, max_lines=1)
@@ -221,6 +228,9 @@ class ReceiptScreen(Screen):
         if r.returned:
             lines.append((v.cat.t("receipt.returned", count=len(r.returned)), "", True))
             lines += [(f"《{title}》" if title else untitled, "", False) for _, title in r.returned]
+        # The due dates get the width they need (up to half the row); the titles get the rest.
+        dues = [due for _, due, heading in lines if due]
+        due_w = min(rect.width // 2, max((p.fonts.width(d, L.size("body"), True) for d in dues), default=0))
         heights = [heading_h if heading else row_h for _, _, heading in lines]
         shown = len(lines)
         if sum(heights) > rect.height:          # keep room for a last "and N more" row
@@ -233,7 +243,7 @@ class ReceiptScreen(Screen):
             if heading:
                 p.text(row, text, "head", theme.HEADER, bold=True, valign="bottom", max_lines=1)
             else:
-                name, right = theme.split_h(row, 0.64, 0.36, gap=L.gap) if due else (row, None)
+                name, right = theme.split_h(row, 1, due_w, gap=L.gap) if due else (row, None)
                 p.text(name.inflate(-L.gap, 0), text, "body", theme.INK, valign="middle", max_lines=1)
                 if right is not None:
                     p.text(right, due, "body", theme.INK, bold=True, align="right", valign="middle", max_lines=1)

@@ -44,8 +44,8 @@ class StaffPin(Screen):
             pygame.draw.circle(p.surface, theme.INK, (dots.left + r + i * 3 * r, dots.centery), r, 0 if i < digits else 3)
         if error:
             p.text(err, v.cat.t("staff.pin_error"), "body", theme.DANGER, bold=True, max_lines=1)
-        row_h = max(L.target, min(L.px(200), (pad.height - 3 * L.gap) // 4))
-        for cell, key in zip(theme.grid(pad, len(KEYS), 3, row_h, L.gap), KEYS):
+        # Three keys a row, like a phone; four when four rows would not fit (a small demo window).
+        for cell, key in zip(theme.fit_grid(pad, len(KEYS), 3, L.target, L.px(200), L.gap), KEYS):
             label = v.cat.t(f"staff.{key}") if not key.isdigit() else key
             style = "primary" if key == "enter" else "secondary"
             p.button(cell, label, f"pin:{key}", lambda k=key: v.act.pin_key(k), style=style,
@@ -100,7 +100,12 @@ class DiagnosticsScreen(Screen):
         d = v.snap.diagnostics
         body = self.frame(p, v, lang_button=False)
         L = p.L
-        rest = footer(p, body, [("back", v.cat.t("common.back"), lambda: v.act.open_page(None), "secondary")])
+        back = [("back", v.cat.t("common.back"), lambda: v.act.open_page(None), "secondary")]
+        if L.landscape and d is not None:       # facts and Back on the left, the devices on the right
+            left, devices = theme.split_h(body, 0.5, 0.5, gap=L.gap * 2)
+            rest = footer(p, left, back)
+        else:
+            rest, devices = footer(p, body, back), None
         title, rest = theme.split_v(rest, L.size("title") * 1.4, 1, gap=L.gap)
         p.text(title, v.cat.t("diagnostics.title"), "title", theme.INK, bold=True, max_lines=1)
         if d is None:
@@ -115,21 +120,36 @@ class DiagnosticsScreen(Screen):
         if d.disk_free_mb is not None:
             lines.append(t("diagnostics.disk", mb=d.disk_free_mb))
         row_h = int(p.fonts.line_height(L.size("body")) * 1.2)
-        if L.landscape:
-            info, devices = theme.split_h(rest, 0.5, 0.5, gap=L.gap * 2)
-        else:
+        if devices is None:
             info, devices = theme.split_v(rest, row_h * len(lines), 1, gap=L.gap * 2)
+        else:
+            info = rest
+        row_h = min(row_h, info.height // max(1, len(lines)))
         for rect, line in zip(theme.split_v(info, *[row_h] * len(lines)), lines):
             p.text(rect, line, "body", theme.INK, valign="middle", max_lines=1)
-        dev_h = max(L.target, int(p.fonts.line_height(L.size("body")) * 1.2 + p.fonts.line_height(L.size("small"))))
-        for cell, (name, up, message) in zip(theme.grid(devices, len(d.devices), 1, dev_h, L.gap // 2), d.devices):
-            p.box(cell, theme.PANEL)
-            inner = cell.inflate(-2 * L.gap, -L.gap // 2)
-            left, right = theme.split_h(inner, 0.7, 0.3, gap=L.gap)
-            label = t(f"diagnostics.{name}") if v.cat.has(f"diagnostics.{name}") else name
-            top, bottom = theme.split_v(left, 0.55, 0.45)
-            p.text(top, label, "body", theme.INK, bold=True, valign="middle", max_lines=1)
-            p.text(bottom, message, "small", theme.MUTED, valign="top", max_lines=1)
-            p.text(right, t("diagnostics.up" if up else "diagnostics.down"), "body",
-                   theme.GOOD if up else theme.DANGER, bold=True, align="right", valign="middle", max_lines=1)
+        self._devices(p, devices, v)
         return None
+
+    @staticmethod
+    def _devices(p: Painter, rect: pygame.Rect, v: View) -> None:
+        """One panel per device: its name and state on top, the driver's last word below (cut if long)."""
+        L = p.L
+        devices = v.snap.diagnostics.devices
+        if not devices:
+            return
+        pad, gap = L.px(8), L.px(12)
+        name_h = p.fonts.line_height(L.size("body"))
+        small_h = p.fonts.line_height(L.size("small"))
+        one, two = name_h + small_h + 2 * pad, name_h + 2 * small_h + 2 * pad
+        cells = theme.fit_grid(rect, len(devices), 1, one, two, gap)
+        for cell, (name, up, message) in zip(cells, devices):
+            p.box(cell, theme.PANEL)
+            inner = cell.inflate(-2 * L.gap, -2 * pad)
+            top, bottom = theme.split_v(inner, name_h, 1)
+            left, right = theme.split_h(top, 0.7, 0.3, gap=L.gap)
+            label = v.cat.t(f"diagnostics.{name}") if v.cat.has(f"diagnostics.{name}") else name
+            p.text(left, label, "body", theme.INK, bold=True, valign="middle", max_lines=1)
+            p.text(right, v.cat.t("diagnostics.up" if up else "diagnostics.down"), "body",
+                   theme.GOOD if up else theme.DANGER, bold=True, align="right", valign="middle", max_lines=1)
+            p.text(bottom, message, "small", theme.MUTED, valign="top",
+                   max_lines=max(1, bottom.height // p.fonts.line_height(L.min_text)))
