@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,21 @@ EXAMPLES = """  kiosk patrons load --config F patrons.jsonl    (the library's sn
   kiosk staff add --config F --card 04A1B2C3D4E5F6 --name "restock team"   (asks for the PIN)
   kiosk ecard issue --config F --card 3101120000018   (a test QR code, valid 60 s)
 """
+
+
+_UID_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){4,10}")
+
+
+def _card(text: str) -> str:
+    """The card as the bookcase reads it. A UID typed with separators or in lower case (04:a2:24:b2…) is
+    taken in the card reader's form (04A224B2…), or its patron key would never match a tap; said on stderr."""
+    card = text.strip()
+    compact = re.sub(r"[:\- ]", "", card)
+    if (compact != card or compact != compact.upper()) and _UID_HEX.fullmatch(compact):
+        print(f"kiosk: card {card!r} taken as the card UID {compact.upper()}, as the card reader reports it",
+              file=sys.stderr)
+        return compact.upper()
+    return card
 
 
 def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argparse.Namespace], int]]) -> None:
@@ -35,7 +51,8 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
     ssub = staff.add_subparsers(dest="staff_command", required=True)
     add = ssub.add_parser("add", help="add a staff card, or change its PIN")
     add.add_argument("--config", required=True, type=Path)
-    add.add_argument("--card", required=True, help="the staff card's number or UID")
+    add.add_argument("--card", required=True, help="the staff card's number, or its UID as the card reader reports it "
+                     "(upper-case hex, e.g. 04A1B2C3D4E5F6)")
     add.add_argument("--name", default="", help="who holds it (shown to staff only)")
     add.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
     remove = ssub.add_parser("remove", help="withdraw a staff card")
@@ -85,7 +102,7 @@ def _patrons(args: argparse.Namespace) -> int:
             for error in report.errors:
                 print(f"  {error}", file=sys.stderr)
             return 1 if report.skipped else 0
-        key = args.key or patron_key(config.secret, args.card)
+        key = args.key or patron_key(config.secret, _card(args.card))
         patron = store.patron(key)
         if patron is None:
             print(f"patron {key}: not in this bookcase's cache")
@@ -103,21 +120,22 @@ def _staff(args: argparse.Namespace) -> int:
     from kiosk.core.policy import card_hint, patron_key
     from kiosk.core.staff import hash_pin, valid_pin
     config = _load(args.config)
-    key = patron_key(config.secret, args.card)
+    card = _card(args.card)
+    key = patron_key(config.secret, card)
     store = _store(config)
     try:
         if args.staff_command == "remove":
             if not store.remove_staff(key):
-                print(f"staff card {card_hint(args.card)} was not registered", file=sys.stderr)
+                print(f"staff card {card_hint(card)} was not registered", file=sys.stderr)
                 return 1
-            print(f"staff card {card_hint(args.card)} removed")
+            print(f"staff card {card_hint(card)} removed")
             return 0
         pin = sys.stdin.readline().strip() if args.pin_stdin else getpass.getpass("PIN (4-8 digits): ")
         if not valid_pin(pin):
             print("kiosk: a staff PIN is 4 to 8 digits", file=sys.stderr)
             return 2
         store.set_staff(key, hash_pin(pin), args.name)
-        print(f"staff card {card_hint(args.card)} registered{' for ' + args.name if args.name else ''}")
+        print(f"staff card {card_hint(card)} registered{' for ' + args.name if args.name else ''}")
         return 0
     finally:
         store.close()
@@ -133,7 +151,7 @@ def _ecard(args: argparse.Namespace) -> int:
         print(f"kiosk: {args.config} has no [ecard] key, so this bookcase accepts no e-card codes", file=sys.stderr)
         return 2
     try:
-        print(ecard.issue(key, args.key or patron_key(config.secret, args.card), int(time.time()) - args.age,
+        print(ecard.issue(key, args.key or patron_key(config.secret, _card(args.card)), int(time.time()) - args.age,
                           lifetime_s=args.lifetime))
     except ValueError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)

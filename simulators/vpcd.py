@@ -17,6 +17,10 @@ ABSENT_S after the previous one left, so that vpcd sees the field empty in betwe
 The card answers the PC/SC part 3 ATR of a MIFARE Classic 1K and ``FF CA 00 00 00`` with its UID and
 90 00 (built with the driver's own codec, kiosk.drivers.pcsc.codec). Faults: ``error_sw`` (GET UID
 answers that status word instead) and ``delay_s`` (every APDU is answered that much later).
+
+A card lying on a reader is still there when the reader is unplugged and plugged back: when vpcd goes
+away under a presented card (pcscd stopped), the card connects again as soon as vpcd listens again,
+until it is removed.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from kiosk.drivers.errors import CodecError
 from kiosk.drivers.pcsc import codec
@@ -42,6 +46,7 @@ MAX_PAYLOAD = 0xFFFF
 HOLD_S = 0.5                  # a patron's tap: the card stays in the field about half a second
 DETECT_TIMEOUT_S = 5.0        # pcscd polls vpcd every 0.4 s: a card not seen in 5 s is not being watched
 CONNECT_TIMEOUT_S = 2.0
+RECONNECT_S = 0.1             # a card in the field while vpcd is gone looks for it again this often
 # vpcd notices a removed card only at its next poll (every 0.4 s), and a card already waiting then is
 # accepted at once: pcscd never sees the field empty and takes the new card for the old one still lying
 # there. A patron's next card comes later than that anyway; the simulator makes sure it does.
@@ -108,6 +113,7 @@ class CardStats:
     resets: int = 0
     apdus: int = 0
     uid_reads: int = 0           # GET UID commands, whatever they were answered
+    reconnects: int = 0          # times vpcd went away under the card and the card found it again
     connected_at: float | None = None
     detected_at: float | None = None      # first message from vpcd: the reader noticed the card
     removed_at: float | None = None
@@ -196,6 +202,7 @@ class VpcdCard:
         self.port = port
         self.on_event = on_event
         self._lock = threading.Lock()
+        self._sock_lock = threading.Lock()    # guards _sock, which the card's thread replaces on a reconnect
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._card: VirtualCard | None = None
@@ -208,6 +215,12 @@ class VpcdCard:
         """The UID of the card in the field, or None."""
         card = self._card
         return card.stats.uid if card is not None else None
+
+    @property
+    def stats(self) -> CardStats | None:
+        """A copy of what vpcd has asked of the card in the field so far, or None when no card is there."""
+        card = self._card
+        return replace(card.stats) if card is not None else None
 
     def present(self, uid: str | bytes, *, error_sw: int | str | None = None, delay_s: float = 0.0,
                 card_name: int = codec.CARD_MIFARE_CLASSIC_1K) -> None:
@@ -252,11 +265,13 @@ class VpcdCard:
             card, sock, thread = self._card, self._sock, self._thread
             if card is None or sock is None or thread is None:
                 return None
-            self._removing.set()
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            with self._sock_lock:
+                self._removing.set()
+                sock = self._sock
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             thread.join()
             sock.close()
             card.stats.removed_at = time.perf_counter()
@@ -294,36 +309,69 @@ class VpcdCard:
     # ----------------------------------------------------------------- the connection's thread
 
     def _serve(self, sock: socket.socket, card: VirtualCard) -> None:
-        buf = bytearray()
         try:
             while True:
-                try:
-                    chunk = sock.recv(4096)
-                except OSError:
+                self._answer(sock, card)
+                if self._removing.is_set():
                     return
-                if not chunk:
-                    return      # removed by us, or vpcd closed the connection (pcscd stopped)
-                _quick_ack(sock)
-                buf += chunk
-                while True:
-                    consumed, message = decode_message(bytes(buf))
-                    if message is None and consumed == 0:
-                        break
-                    del buf[:consumed]
-                    if card.stats.detected_at is None:
-                        card.stats.detected_at = time.perf_counter()
-                        self._detected.set()
-                    reply = card.handle(message or b"")
-                    if reply is None:
-                        continue
-                    if len(message or b"") > 1 and self._delay_s and self._removing.wait(self._delay_s):
-                        return
-                    try:
-                        sock.sendall(encode_message(reply))
-                    except OSError:
-                        return
+                # vpcd closed the connection (pcscd stopped): the card stays in the field for the reader's return.
+                self._emit(f"the reader went away (pcscd stopped); card {card.stats.uid} stays in its field")
+                replacement = self._reconnect()
+                if replacement is None:
+                    return
+                sock.close()
+                sock = replacement
+                card.stats.reconnects += 1
+                self._emit(f"the reader is back; card {card.stats.uid} is still in its field")
         except Exception:
             LOGGER.exception("virtual card %s: unexpected error; the card leaves the field", card.stats.uid)
+
+    def _reconnect(self) -> socket.socket | None:
+        """Connect again once vpcd listens; None when the card is removed first."""
+        while not self._removing.wait(RECONNECT_S):
+            try:
+                sock = socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT_S)
+            except OSError:
+                continue
+            sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._sock_lock:
+                if self._removing.is_set():
+                    sock.close()
+                    return None
+                self._sock = sock
+            return sock
+        return None
+
+    def _answer(self, sock: socket.socket, card: VirtualCard) -> None:
+        """Answer vpcd on one connection until it closes (vpcd went away) or the card is removed."""
+        buf = bytearray()
+        while True:
+            try:
+                chunk = sock.recv(4096)
+            except OSError:
+                return
+            if not chunk:
+                return      # removed by us, or vpcd closed the connection (pcscd stopped)
+            _quick_ack(sock)
+            buf += chunk
+            while True:
+                consumed, message = decode_message(bytes(buf))
+                if message is None and consumed == 0:
+                    break
+                del buf[:consumed]
+                if card.stats.detected_at is None:
+                    card.stats.detected_at = time.perf_counter()
+                    self._detected.set()
+                reply = card.handle(message or b"")
+                if reply is None:
+                    continue
+                if len(message or b"") > 1 and self._delay_s and self._removing.wait(self._delay_s):
+                    return
+                try:
+                    sock.sendall(encode_message(reply))
+                except OSError:
+                    return
 
     def _emit(self, message: str) -> None:
         LOGGER.info("vpcd: %s", message)

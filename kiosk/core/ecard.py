@@ -12,14 +12,15 @@ and the 43 bytes are, big-endian::
     17     4 issued at, Unix seconds
     21     2 lifetime in seconds (the library uses 60)
     23     4 nonce, random per code
-    27    16 tag: the first 16 bytes of HMAC-SHA256(e-card key, bytes 0-26)
+    27    16 tag: the first 16 bytes of HMAC-SHA256(e-card key as UTF-8 bytes, bytes 0-26)
 
 Base32 (RFC 4648, upper case, '=' padding removed) keeps the text within the QR alphanumeric character
 set, so the code stays small enough to scan from a phone screen in sunlight. The e-card key is a
 separate secret from the patron-key secret: the bookcases only verify, the WeChat side only issues.
 A bookcase refuses a code that does not decode, whose tag does not match (forged or altered), that is
 past its lifetime or issued in the future beyond the allowed clock skew, or that it has already
-accepted (replay: the caller keeps used token ids until they expire).
+accepted (replay: the caller keeps used token ids until they expire). docs/ecard.md is the format as
+the WeChat side reads it.
 """
 
 from __future__ import annotations

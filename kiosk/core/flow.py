@@ -245,14 +245,20 @@ class Flow:
             LOGGER.warning("e-card code refused: %s", exc)
             self._refuse(exc.reason)
             return None
-        if self.ledger.ecard_seen(card.token_id, card.expires, now):
+        try:
+            seen = self.ledger.ecard_seen(card.token_id, card.expires, now)
+        except Exception as exc:       # a code that cannot be marked used could be shown again: refuse it
+            LOGGER.error("e-card code %s cannot be recorded as used (%s); refused", card.token_id[:8], exc)
+            self._refuse("out_of_order", card.patron_key)
+            return None
+        if seen:
             LOGGER.warning("e-card code refused: already used here (replay of code %s)", card.token_id[:8])
             self._refuse(ecard.USED, card.patron_key)
             return None
         return card.patron_key
 
     def _refuse(self, reason: str, key: str | None = None) -> None:
-        self.ledger.record_events([{"type": "refusal", "patron": key, "reason": reason}])
+        self._event({"type": "refusal", "patron": key, "reason": reason})     # a full disk still tells the patron
         self._enter(REFUSED, self.receipt_s, reason=reason)
         self.decision = None
 
@@ -266,7 +272,7 @@ class Flow:
         self.chosen_door = None
         if door is not None:
             effects = self._open_for_patron(door)
-            if effects:
+            if effects or self.decision is None:        # opened, or refused (the session could not be saved)
                 return effects
         self._enter(CHOOSING, self.choose_door_timeout_s, reason=self.decision.reason)
         if not self._free_doors():
@@ -426,6 +432,10 @@ class Flow:
         if not event.open and (was_open or was_open is None):
             if live is not None and (was_open or live.record.state in (S_OPEN, S_SCANNING)):
                 LOGGER.info("door %d: closed; taking the inventory", event.door)
+                if live.alarmed:
+                    live.alarmed = False
+                    self._event({"type": "alarm_cleared", "alarm": "door_held_open", "door": event.door,
+                                 "session": live.record.id})
                 return self._request_scan(live)
         return []
 
@@ -615,8 +625,12 @@ class Flow:
                     if live.scan_due is not None:
                         live.scan_due = self.clock()
         else:
-            LOGGER.error("%s: link down (%s); doors %s out of service", event.device, event.message,
-                         ", ".join(map(str, event.doors)) or "none")
+            if event.doors:
+                LOGGER.error("%s: link down (%s); doors %s out of service", event.device, event.message,
+                             ", ".join(map(str, event.doors)))
+            else:
+                LOGGER.error("%s: link down (%s); no door depends on it, the doors keep working", event.device,
+                             event.message)
             live = self.live.get(self.current) if self.current else None
             if live is not None and live.record.door in event.doors and self.state in (DOOR_OPEN, SCANNING):
                 # The patron's door can no longer be watched: the session finishes in the background

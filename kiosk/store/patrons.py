@@ -6,7 +6,8 @@ One JSON object per line::
     {"card": "3101120000018", "class": "child", "status": "overdue"}
 
 ``key`` is the patron key (DESIGN.md §7); a line may give the raw ``card`` number or UID instead, which is
-hashed on load and never stored. ``status`` is one of active, expired, blocked, lost, overdue.
+hashed on load and never stored. A card number is given as its barcode reads; a UID as the card reader
+reports it, upper-case hex without separators (``04A224B2C35E80``), or it will never match a tap. ``status`` is one of active, expired, blocked, lost, overdue.
 ``loans_elsewhere`` counts the patron's open loans the library knows of that were not made at a
 bookcase (the bookcases count their own through sync). A bad line is reported with its number and
 skipped; the good lines still load. A full snapshot (the default) also removes patrons it no longer lists.

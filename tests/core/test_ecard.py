@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import re
 from pathlib import Path
 
 import pytest
@@ -114,3 +117,48 @@ def test_the_documented_test_vector():
     token = ecard.issue("example-ecard-key-000001", key, 1795000000, 60, nonce=0x01020304)
     assert token == "CB1AGPOFWXBDPVSA2AZWISNQ7KPUBLWV7MGYAADYAICAMCDVPEXZL3NJSIK553R4Z3BUZDVA"
     assert token in (Path(__file__).parents[2] / "docs" / "ecard.md").read_text(encoding="utf-8")
+
+
+DOC = Path(__file__).parents[2] / "docs" / "ecard.md"
+VECTOR = "CB1AGPOFWXBDPVSA2AZWISNQ7KPUBLWV7MGYAADYAICAMCDVPEXZL3NJSIK553R4Z3BUZDVA"
+
+
+def _documented_python() -> dict:
+    text = DOC.read_text(encoding="utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    namespace: dict = {}
+    exec(compile(block, str(DOC), "exec"), namespace)       # the WeChat side's code, exactly as documented
+    return namespace
+
+
+def test_the_documented_python_makes_the_test_vector_and_codes_the_bookcase_accepts():
+    doc = _documented_python()
+    key = doc["patron_key"]("example-library-secret-0001", "3101120000018")
+    assert key == patron_key("example-library-secret-0001", "3101120000018") == "9ee2dae11beb206819b224d87d4fa057"
+    assert doc["issue"]("example-ecard-key-000001", key, 60, now=1795000000, nonce=0x01020304) == VECTOR
+    fresh = doc["issue"]("example-ecard-key-000001", key, now=NOW)            # a random nonce, as in production
+    assert ecard.verify("example-ecard-key-000001", fresh, NOW + 1).patron_key == key
+
+
+@pytest.mark.parametrize("now, ok", [(1794999969, False), (1794999970, True), (1795000059, True), (1795000060, False)])
+def test_the_documented_validity_window_of_the_test_vector(now, ok):
+    assert "from Unix time 1794999970 to 1795000059" in DOC.read_text(encoding="utf-8")
+    if ok:
+        assert ecard.verify("example-ecard-key-000001", VECTOR, now).patron_key == "9ee2dae11beb206819b224d87d4fa057"
+    else:
+        with pytest.raises(ecard.EcardError) as err:
+            ecard.verify("example-ecard-key-000001", VECTOR, now)
+        assert err.value.reason == ecard.EXPIRED
+
+
+def test_the_documented_refusal_table_matches_the_patron_messages():
+    text = DOC.read_text(encoding="utf-8")
+    for reason in (ecard.MALFORMED, ecard.FORGED, ecard.EXPIRED, ecard.USED, "ecard_unsupported"):
+        (row,) = [line for line in text.splitlines() if f"| `{reason}` |" in line]
+        assert row.rstrip(" |").endswith(MESSAGES[reason][0])
+
+
+def test_a_non_ascii_ecard_key_is_used_as_its_utf8_bytes():
+    token = ecard.issue("书柜密钥-0123456789", PATRON, NOW, nonce=1)
+    raw = _raw(token)
+    assert bytes(raw[27:]) == hmac.new("书柜密钥-0123456789".encode("utf-8"), bytes(raw[:27]), hashlib.sha256).digest()[:16]

@@ -11,7 +11,7 @@ import pytest
 from kiosk.core import ecard
 from kiosk.core import events as ev
 from kiosk.core import flow as fl
-from kiosk.core.policy import patron_key
+from kiosk.core.policy import MESSAGES, patron_key
 from kiosk.core.staff import hash_pin
 from tests.core.test_flow import ADULT, SECRET, Harness
 
@@ -281,3 +281,121 @@ def test_out_of_service_only_when_no_door_works(h):
     assert h.flow.snapshot().out_of_service and "out_of_service" in alarms(h)
     h.send(ev.CardPresented(ADULT))
     assert (h.flow.state, h.flow.reason) == (fl.REFUSED, "no_door")
+
+
+# --- every refusal, and the words the patron reads ----------------------------------------------
+
+def _patron(h, card, status):
+    h.store.upsert_patrons([{"patron_key": patron_key(SECRET, card), "patron_class": "adult", "status": status}])
+    return ev.CardPresented(card)
+
+
+def _full_disk(*_args, **_kwargs):
+    raise sqlite3.OperationalError("database or disk is full")      # SQLite's own words, at the ledger's edge
+
+
+def _door_failed(h):
+    h.send(ev.DoorChosen(1))
+    (unlock,) = h.send(ev.CardPresented(ADULT))
+    return ev.UnlockResult(1, unlock.session_id, "lock board: no answer from board 0")
+
+
+def _out_of_order(h, monkeypatch):
+    h.send(ev.CardPresented(ADULT))
+    monkeypatch.setattr(h.store, "open_session", _full_disk)
+    return ev.DoorChosen(1)
+
+
+def _no_door(h):
+    h.send(ev.DeviceLink("lockboard", False, "board 0 does not answer", (1, 2)))
+    return ev.CardPresented(ADULT)
+
+
+def _offline_unknown(h):
+    h.send(ev.SyncState(False))
+    return ev.CardPresented("3109999999999")
+
+
+def _ecard_used(h):
+    token = ecard.issue(KEY, patron_key(SECRET, ADULT), NOW - 5)
+    h.send(ev.CardPresented(token))
+    h.send(ev.Cancel())
+    return ev.CardPresented(token)
+
+
+def _ecard_unsupported(h):
+    h.flow.ecard_key = None
+    return ev.CardPresented(ecard.issue(KEY, patron_key(SECRET, ADULT), NOW))
+
+
+def _staff_pin_wrong(h):
+    h.send(ev.CardPresented(STAFF_CARD))
+    return ev.PinEntered("0000")
+
+
+def _staff_locked(h):
+    h.send(ev.CardPresented(STAFF_CARD))
+    h.send(ev.PinEntered("0000"))
+    h.send(ev.PinEntered("1111"))
+    return ev.PinEntered("2222")
+
+
+# reason -> (what leads to it, the state the patron sees it in)
+REFUSALS = {
+    "unknown_card": (lambda h, mp: ev.CardPresented("3109999999999"), fl.REFUSED),
+    "blocked": (lambda h, mp: _patron(h, "3101120000075", "blocked"), fl.REFUSED),
+    "expired": (lambda h, mp: _patron(h, "3101120000083", "expired"), fl.REFUSED),
+    "lost": (lambda h, mp: _patron(h, "3101120000109", "lost"), fl.REFUSED),
+    "bad_scan": (lambda h, mp: ev.BadScan("line too long"), fl.REFUSED),
+    "no_door": (lambda h, mp: _no_door(h), fl.REFUSED),
+    "offline_unknown": (lambda h, mp: _offline_unknown(h), fl.REFUSED),
+    "ecard_malformed": (lambda h, mp: ev.CardPresented("CB1THISISNOTACODE"), fl.REFUSED),
+    "ecard_forged": (lambda h, mp: ev.CardPresented(ecard.issue("forger-key-00000", patron_key(SECRET, ADULT), NOW)),
+                     fl.REFUSED),
+    "ecard_expired": (lambda h, mp: ev.CardPresented(ecard.issue(KEY, patron_key(SECRET, ADULT), NOW - 60)),
+                      fl.REFUSED),
+    "ecard_used": (lambda h, mp: _ecard_used(h), fl.REFUSED),
+    "ecard_unsupported": (lambda h, mp: _ecard_unsupported(h), fl.REFUSED),
+    "out_of_order": (lambda h, mp: _out_of_order(h, mp), fl.REFUSED),
+    "door_failed": (lambda h, mp: _door_failed(h), fl.CHOOSING),
+    "staff_pin_wrong": (lambda h, mp: _staff_pin_wrong(h), fl.STAFF_PIN),
+    "staff_locked": (lambda h, mp: _staff_locked(h), fl.REFUSED),
+}
+# Reasons that let the patron go on (a door opens), with a word about what they may do.
+NOT_REFUSALS = {"welcome", "at_limit", "overdue", "offline_cap", "offline_at_cap", "return_only", "pending"}
+
+
+def test_every_message_is_either_a_refusal_tested_here_or_a_go_ahead():
+    assert set(MESSAGES) == set(REFUSALS) | NOT_REFUSALS
+
+
+@pytest.mark.parametrize("reason", sorted(REFUSALS))
+def test_every_refusal_shows_its_reason_opens_nothing_and_says_what_to_do(h, monkeypatch, reason):
+    lead_to, state = REFUSALS[reason]
+    h.start()
+    event = lead_to(h, monkeypatch)
+    effects = h.send(event)
+    assert [e for e in effects if isinstance(e, ev.Unlock)] == []
+    snap = h.flow.snapshot()
+    assert (snap.state, snap.reason) == (state, reason)
+    if reason != "door_failed":          # (a failed unlock keeps its session open until the reader checks the door)
+        assert [s for s in h.store.open_sessions() if s.kind == fl.PATRON] == []
+    zh, en = MESSAGES[reason]
+    assert "请" in zh and "Please" in en                       # what to do next, in both languages
+
+
+def test_a_session_that_cannot_be_recorded_for_a_door_chosen_before_the_card_is_out_of_order(h, monkeypatch):
+    h.start()
+    monkeypatch.setattr(h.store, "open_session", _full_disk)
+    h.send(ev.DoorChosen(1))
+    assert h.send(ev.CardPresented(ADULT)) == []
+    assert (h.flow.state, h.flow.reason) == (fl.REFUSED, "out_of_order")
+
+
+def test_a_full_disk_still_tells_the_patron_the_bookcase_is_out_of_order(h, monkeypatch):
+    h.start()
+    h.send(ev.CardPresented(ADULT))
+    monkeypatch.setattr(h.store, "open_session", _full_disk)
+    monkeypatch.setattr(h.store, "record_events", _full_disk)
+    assert h.send(ev.DoorChosen(1)) == []
+    assert (h.flow.state, h.flow.reason) == (fl.REFUSED, "out_of_order")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from kiosk.drivers.pcsc.device import CardReader
-from tests.pcsc_support import Vpcd
+from tests.pcsc_support import Vpcd, missing
 
 UID = "04A224B2C35E80"
 OTHER = "A1B2C3D4"
@@ -165,7 +166,7 @@ def test_no_reader_with_that_name_is_reported_down_with_the_readers_present(vpcd
 def test_reader_unplugged_and_plugged_back(vpcd: Vpcd, start_reader) -> None:
     """vpcd's reader lives as long as pcscd (see tests/pcsc_support.py): stopping pcscd takes it away."""
     if not vpcd.pcscd.owned:
-        pytest.skip("the running pcscd was not started by these tests: it is not ours to stop")
+        missing("the running pcscd was not started by these tests: it is not ours to stop")
     driver, seen = start_reader()
     assert driver.wait_ready(WAIT_S)
     vpcd.card.tap(UID)
@@ -182,9 +183,69 @@ def test_reader_unplugged_and_plugged_back(vpcd: Vpcd, start_reader) -> None:
     assert seen.cards == [UID, OTHER]
 
 
+def test_a_card_left_on_the_reader_while_it_is_unplugged_and_plugged_back_is_one_tap(vpcd: Vpcd, start_reader) -> None:
+    if not vpcd.pcscd.owned:
+        missing("the running pcscd was not started by these tests: it is not ours to stop")
+    # No debounce to hide a second tap: only knowing the card was there when the reader went may keep it to one.
+    # (A grace as long as our deadlines: this machine may be slow today; the daemon's is HELD_GRACE_S.)
+    driver, seen = start_reader(debounce_s=0.0, held_grace_s=WAIT_S)
+    assert driver.wait_ready(WAIT_S)
+    vpcd.card.present(UID)
+    try:
+        seen.wait("card", 1)
+        vpcd.pcscd.stop()
+        seen.wait("link", 2)
+        vpcd.pcscd.start()
+        assert [up for up, _ in seen.wait("link", 3)] == [True, False, True]
+        # The card found the reader again, and pcscd has polled it since: the driver has had its look.
+        _wait_polls(vpcd, reconnects=1, polls=5)
+        assert seen.cards == [UID] and driver.taps == 1
+    finally:
+        vpcd.card.remove()
+    seen.wait("removed", 2)                  # once as the link went, once for real
+    vpcd.card.tap(UID)
+    seen.wait("card", 2)
+    assert seen.cards == [UID, UID]          # taken off and tapped again: a new tap
+
+
+def test_another_card_on_the_reader_when_it_comes_back_is_a_new_tap(vpcd: Vpcd, start_reader) -> None:
+    if not vpcd.pcscd.owned:
+        missing("the running pcscd was not started by these tests: it is not ours to stop")
+    driver, seen = start_reader(debounce_s=5.0)
+    assert driver.wait_ready(WAIT_S)
+    vpcd.card.present(UID)
+    seen.wait("card", 1)
+    vpcd.pcscd.stop()
+    seen.wait("link", 2)
+    vpcd.card.remove()                       # the patron takes the card while the reader is away...
+    vpcd.pcscd.start()
+    vpcd.card.present(OTHER)                 # ...and the next one puts theirs on it as it comes back
+    try:
+        seen.wait("card", 2)
+        assert seen.cards == [UID, OTHER]
+    finally:
+        vpcd.card.remove()
+
+
+def _wait_polls(vpcd: Vpcd, reconnects: int, polls: int) -> None:
+    deadline = time.monotonic() + WAIT_S
+    start: int | None = None
+    while True:
+        stats = vpcd.card.stats
+        assert stats is not None, "the virtual card left the field"
+        if stats.reconnects >= reconnects:
+            start = stats.atr_requests if start is None else start
+            if stats.atr_requests >= start + polls:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {WAIT_S:g} s for the card to be back in the field and polled {polls} "
+                                 f"times; stats {stats}")
+        time.sleep(0.05)
+
+
 def test_pcscd_missing_at_start_is_reported_down_then_up(vpcd: Vpcd, start_reader) -> None:
     if not vpcd.pcscd.owned:
-        pytest.skip("the running pcscd was not started by these tests: it is not ours to stop")
+        missing("the running pcscd was not started by these tests: it is not ours to stop")
     vpcd.pcscd.stop()
     driver, seen = start_reader()
     ((up, message),) = seen.wait("link", 1)

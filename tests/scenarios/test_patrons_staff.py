@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from kiosk.cli import main
 from kiosk.core import ecard
 from kiosk.core import events as ev
 from kiosk.core.policy import patron_key
@@ -62,11 +63,29 @@ def test_an_ecard_code_on_the_scanner_borrows_and_its_replay_is_refused(case):
 @pytest.mark.parametrize("make, reason", [
     (lambda: ecard.issue(ECARD_KEY, patron_key(SECRET, ADULT), int(time.time()) - 120), "ecard_expired"),
     (lambda: ecard.issue("a-forger-guessing-keys", patron_key(SECRET, ADULT), int(time.time())), "ecard_forged"),
+    (lambda: "CB1THISISNOTANECARDCODE", "ecard_malformed"),
 ])
 def test_expired_and_forged_ecard_codes_are_refused(case, make, reason):
     case.sim.scan(make())
     wait_state(case, "refused", reason)
     assert case.view.open_sessions() == []
+
+
+def test_a_code_from_kiosk_ecard_issue_opens_a_door(case, capsys):
+    assert main(["ecard", "issue", "--config", str(case.config_path), "--card", ADULT]) == 0
+    token = capsys.readouterr().out.strip()
+    session = case.session(token, 2, take=[case.items(2)[0]])
+    assert session["patron_key"] == patron_key(SECRET, ADULT) and len(case.loans(session)) == 1
+
+
+def test_offline_an_unknown_card_is_refused_and_a_known_one_borrows(case):
+    case.app.post(ev.SyncState(False))
+    case.sim.scan("3109999999999")
+    snap = wait_state(case, "refused", "offline_unknown")
+    assert snap.offline and case.view.open_sessions() == []
+    wait_state(case, "idle")
+    session = case.session(ADULT, 1, take=[case.items(1)[0]])
+    assert [loan["offline"] for loan in case.view.loans()] == [1] and len(case.loans(session)) == 1
 
 
 def test_offline_the_cap_limits_extra_loans(tmp_path):
@@ -139,6 +158,37 @@ def test_a_lock_board_dying_mid_session_while_the_other_board_serves(tmp_path):
         assert ("alarm", "lockboard") in faults and ("alarm_cleared", "lockboard") in faults
     finally:
         case.stop()
+
+
+def test_out_of_service_only_when_the_whole_lock_bus_is_gone_and_back_in_service_after(case):
+    case.sim.unplug("lockboard")
+    wait_for(lambda: case.app.snapshot.out_of_service, 10, "the bookcase to report itself out of service")
+    assert set(case.app.snapshot.doors_out_of_service) == {1, 2, 3}
+    assert {(e["alarm"], e.get("device")) for e in case.events("alarm")} == {("hardware_fault", "lockboard"),
+                                                                             ("out_of_service", None)}
+    case.sim.scan(ADULT)
+    wait_state(case, "refused", "no_door")                   # the patron is told, and nothing opens
+    assert case.view.open_sessions() == []
+    case.sim.replug("lockboard")
+    wait_for(lambda: not case.app.snapshot.out_of_service and len(case.app.snapshot.doors_in_service) == 3, 10,
+             "every door back in service")
+    cleared = [(e["alarm"], e.get("device")) for e in case.events("alarm_cleared")]
+    assert sorted(cleared, key=str) == sorted([("hardware_fault", "lockboard"), ("out_of_service", None)], key=str)
+    wait_state(case, "idle")
+    assert len(case.loans(case.session(ADULT, 3, take=[case.items(3)[0]]))) == 1
+
+
+def test_the_scanner_unplugged_raises_an_alarm_and_takes_no_door_out_of_service(case):
+    case.sim.unplug("scanner")
+    (alarm,) = wait_for(lambda: case.events("alarm"), 10, "the scanner's alarm")
+    assert (alarm["alarm"], alarm["device"], alarm["door"]) == ("hardware_fault", "scanner", None)
+    assert alarm["message"]
+    snap = case.app.snapshot
+    assert snap.doors_in_service == (1, 2, 3) and not snap.out_of_service
+    case.sim.replug("scanner")
+    wait_for(lambda: case.events("alarm_cleared"), 10, "the scanner's alarm to clear")
+    assert [(e["alarm"], e["device"]) for e in case.events("alarm_cleared")] == [("hardware_fault", "scanner")]
+    assert len(case.loans(case.session(ADULT, 1, take=[case.items(1)[0]]))) == 1
 
 
 def test_a_nearly_full_data_partition_raises_the_disk_alarm(tmp_path):

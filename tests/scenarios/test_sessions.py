@@ -69,12 +69,14 @@ def test_uncertain_tag_is_never_charged(bookcase):
     assert held["status"] == "uncertain"
 
 
-def test_door_held_open_raises_one_alarm(tmp_path):
+def test_door_held_open_raises_one_alarm_cleared_when_it_closes(tmp_path):
     case = Bookcase(tmp_path, door_open_prompt_s=1, door_open_alarm_s=1.5).start()
     try:
         session = case.session(ADULT, 1, take=case.items(1)[:1], hold_s=2.5)
         alarms = [e for e in case.events("alarm") if e["alarm"] == "door_held_open"]
         assert len(alarms) == 1 and alarms[0]["door"] == 1 and alarms[0]["session"] == session["id"]
+        (cleared,) = [e for e in case.events("alarm_cleared") if e["alarm"] == "door_held_open"]
+        assert cleared["door"] == 1 and cleared["session"] == session["id"] and cleared["seq"] > alarms[0]["seq"]
         assert len(case.loans(session)) == 1
     finally:
         case.stop()

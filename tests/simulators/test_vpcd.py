@@ -242,3 +242,40 @@ def test_no_vpcd_listening_is_a_clear_error() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(SimError, match=f"no vpcd card reader listens on 127.0.0.1:{port}"):
         VpcdCard("127.0.0.1", port).present(UID)
+
+
+def test_stats_while_the_card_is_in_the_field(reader: FakeVpcd, card: VpcdCard) -> None:
+    assert card.stats is None
+    card.present(UID)
+    reader.accept()
+    reader.transmit(bytes([CTRL_ATR]))
+    snapshot = card.stats
+    assert snapshot is not None and (snapshot.uid, snapshot.atr_requests) == (UID, 1)
+    reader.transmit(bytes([CTRL_ATR]))
+    assert snapshot.atr_requests == 1 and card.stats.atr_requests == 2      # a copy, not the live counters
+    card.remove()
+    assert card.stats is None
+
+
+def test_a_card_stays_in_the_field_when_vpcd_goes_away_and_answers_when_it_is_back(reader: FakeVpcd,
+                                                                                   card: VpcdCard) -> None:
+    card.present(UID)
+    reader.accept()
+    assert reader.transmit(bytes([CTRL_ATR])) == ATR_1K
+    assert reader.conn is not None
+    reader.conn.close()                                          # pcscd stopped: vpcd drops the card's connection
+    reader.accept()                                              # vpcd is back: the card connects again
+    assert reader.transmit(bytes([CTRL_ATR])) == ATR_1K
+    assert reader.transmit(codec.get_uid_command()) == bytes.fromhex(UID + "9000")
+    assert card.present_uid == UID
+    stats = card.remove()
+    assert stats is not None and (stats.reconnects, stats.atr_requests, stats.uid_reads) == (1, 2, 1)
+
+
+def test_a_card_waiting_for_vpcd_to_come_back_can_still_be_removed(reader: FakeVpcd, card: VpcdCard) -> None:
+    card.present(UID)
+    reader.accept()
+    reader.close()                                               # vpcd gone, and nobody listens any more
+    assert card.stats is not None and card.present_uid == UID    # the card is still lying on the reader
+    stats = card.remove()                                        # (the leak guard checks its thread ended)
+    assert stats is not None and stats.reconnects == 0 and card.present_uid is None

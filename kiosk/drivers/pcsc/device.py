@@ -23,6 +23,8 @@ LOGGER = logging.getLogger(__name__)
 POLL_S = 0.25               # longest wait inside pcscd per call: bounds how long close() takes
 DEBOUNCE_S = 1.5            # the same card back within this long after leaving is the same tap
 RETRY_S = 1.0               # service or reader missing: look again this often
+HELD_GRACE_S = 3.0          # a card that was on the reader when it went away, seen within this long of its
+                            # return, never left it (a reader notices a card a poll or two after it is back)
 FIRST_ATTEMPT_WAIT_S = 2.0
 CLOSE_TIMEOUT_S = 5.0
 
@@ -52,8 +54,10 @@ class CardReader:
     on the reader is one tap however long it stays; a card taken off and put back within ``debounce_s``
     is the same tap. A card whose GET UID does not answer 90 00 is logged and ignored. When pcscd or the
     reader goes away, ``on_link(False, message)`` is called once and the driver keeps looking every
-    ``retry_s``; ``on_link(True, message)`` follows when the reader is back. Callbacks run on the
-    driver's own thread (every pyscard call stays there) and must not block.
+    ``retry_s``; ``on_link(True, message)`` follows when the reader is back. A card that was on the
+    reader when it went away and is seen again within ``held_grace_s`` of the reader's return is the
+    same tap, not a new one.
+    Callbacks run on the driver's own thread (every pyscard call stays there) and must not block.
     """
 
     def __init__(
@@ -66,12 +70,14 @@ class CardReader:
         poll_s: float = POLL_S,
         debounce_s: float = DEBOUNCE_S,
         retry_s: float = RETRY_S,
+        held_grace_s: float = HELD_GRACE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reader_match = reader_match
         self.poll_s = poll_s
         self.debounce_s = debounce_s
         self.retry_s = retry_s
+        self.held_grace_s = held_grace_s
         self.taps = 0
         self._on_card = on_card
         self._on_removed = on_removed
@@ -90,6 +96,8 @@ class CardReader:
         self._card_uid: str | None = None       # UID of the card on the reader, once read
         self._last_uid: str | None = None       # UID of the last tap, for the debounce
         self._left_at: float | None = None      # when that card left the reader
+        self._held_uid: str | None = None       # on the reader when the link was lost...
+        self._held_until: float | None = None   # ...and the same tap if seen again before this (once it is back)
 
     @property
     def name(self) -> str:
@@ -172,6 +180,7 @@ class CardReader:
         self._counter = None
         self._present = False
         self._card_uid = None
+        self._held_until = self._clock() + self.held_grace_s if self._held_uid else None
         self._report_link(True, f"{self.name}: ready")
         self._ready.set()
 
@@ -232,6 +241,10 @@ class CardReader:
 
     def _tap(self, uid: str) -> None:
         now = self._clock()
+        held, self._held_uid = self._held_uid, None
+        if uid == held and self._held_until is not None and now < self._held_until:
+            LOGGER.info("%s: card %s stayed on the reader while it was away: the same tap", self.name, uid)
+            return
         if uid == self._last_uid and self._left_at is not None and now - self._left_at < self.debounce_s:
             LOGGER.info("%s: card %s back within %g s: the same tap", self.name, uid, self.debounce_s)
             return
@@ -280,6 +293,8 @@ class CardReader:
     def _release(self) -> None:
         self._ready.clear()
         if self._present:
+            # Whether the card stays is unknown until the reader is back and has looked again.
+            self._held_uid = self._card_uid
             self._card_left()
         self._reader = None
         context, self._context = self._context, None
