@@ -1,4 +1,4 @@
-"""Fleet sync benchmarks (issue 6): outbox drain after an outage, and loan-at-A -> visible-at-B latency.
+"""Fleet sync benchmarks (issue 4): outbox drain after an outage, and loan-at-A -> visible-at-B latency.
 
 Real Mosquitto on a free port; the daemons run as their own processes (as on a bookcase) against the
 simulators in this process. Prints a table and writes JSON to bench/results/sync.json.

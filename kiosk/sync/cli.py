@@ -47,7 +47,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"  outbox: {st['outbox_depth']} event(s) unsent (oldest {st['oldest_unsent'] or '-'}), {st['sent']} sent; "
           f"the library's gateway applied {st['gateway'].get('applied', 0)}, "
           f"rejected {st['gateway'].get('rejected', 0)}")
-    print(f"  last sync: {st['last_sync'] or 'never'}")
+    print(f"  last sync: {st['last_sync'] or 'never'}; the link to the broker dropped {c.get('link_lost', 0)} "
+          f"time(s)")
     print(f"  applied here: {c.get('events_applied', 0)} loans and returns from other bookcases, "
           f"{c.get('holdings_applied', 0)} holdings, {c.get('patrons_applied', 0)} patron statuses; "
           f"{c.get('duplicates', 0)} duplicates ignored; {c.get('broker_refused', 0)} events refused by the broker")

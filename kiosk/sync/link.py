@@ -42,6 +42,27 @@ EXTRA_INFLIGHT = 16             # room in paho's window for state and holdings n
 MQTT_MAX_PACKET = 268_435_455   # the largest packet MQTT can describe
 
 
+class Backoff:
+    """Delays between connection attempts: from ``min_s`` doubling up to ``max_s``, each drawn between half
+    and all of the current step, so that 500 bookcases cut off together do not reconnect in step."""
+
+    def __init__(self, min_s: float, max_s: float, rng: random.Random | None = None) -> None:
+        self.min_s = min_s
+        self.max_s = max_s
+        self.rng = rng or random.Random()
+        self.step = min_s
+
+    def next(self) -> float:
+        """The delay before the next attempt; the one after is twice as long (up to ``max_s``)."""
+        delay = self.step * (0.5 + self.rng.random() / 2)
+        self.step = min(self.step * 2, self.max_s)
+        return delay
+
+    def reset(self) -> None:
+        """After a connection that lasted: the next drop is retried quickly again."""
+        self.step = self.min_s
+
+
 class _Conn:
     """One connection: its generation number, paho client, and what its callbacks have seen."""
 
@@ -50,16 +71,21 @@ class _Conn:
         self.client = client
         self.up = False
         self.up_at: float | None = None
+        self.subscribed: list[tuple[str, SubscribeOptions]] = []
         self.ended = threading.Event()
 
 
 class Link:
     """Keeps one bookcase connected to its broker. ``start()``, then ``publish``/``ack`` from the core loop."""
 
-    def __init__(self, cfg: MqttConfig, subscriptions: list[tuple[str, SubscribeOptions]],
-                 post: Callable[[SyncEvent], None], will: Callable[[], tuple[str, bytes]], name: str) -> None:
+    def __init__(self, cfg: MqttConfig, subscriptions: Callable[[bool], list[tuple[str, SubscribeOptions]]],
+                 post: Callable[[SyncEvent], None], will: Callable[[], tuple[str, bytes]], name: str, *,
+                 every_retained: bool = False) -> None:
+        """``subscriptions(every_retained)``: what to subscribe to on each connection; ``every_retained``
+        asks for every retained message until one subscription has succeeded (see Topics.subscriptions)."""
         self.cfg = cfg
         self.subscriptions = subscriptions
+        self.every_retained = every_retained
         self.post = post
         self.will = will
         self.name = name
@@ -68,7 +94,7 @@ class Link:
         self._conn: _Conn | None = None
         self._stop = threading.Event()
         self._final: tuple[str, bytes] | None = None
-        self._rng = random.Random()
+        self.backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{name}", daemon=True)
 
     @property
@@ -99,6 +125,10 @@ class Link:
             return None
         try:
             info = conn.client.publish(topic, payload, qos=1, retain=retain)
+        except OSError as exc:
+            # The connection is being torn down under us (the supervisor closes its sockets): LinkDown follows.
+            LOGGER.debug("bookcase %s: publish on a closing connection: %s", self.name, exc)
+            return None
         except (ValueError, RuntimeError) as exc:
             LOGGER.error("bookcase %s: cannot publish on %s: %s", self.name, topic, exc)
             return None
@@ -109,12 +139,15 @@ class Link:
         conn = self._conn
         if qos == 0 or conn is None or conn.gen != gen or not conn.up:
             return
-        conn.client.ack(mid, qos)
+        try:
+            conn.client.ack(mid, qos)
+        except (OSError, ValueError, RuntimeError) as exc:
+            # Not acknowledged: the broker sends it again on the next connection, and the inbox ignores it.
+            LOGGER.debug("bookcase %s: acknowledgement on a closing connection: %s", self.name, exc)
 
     # --- the supervisor thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        delay = self.cfg.reconnect_min_s
         gen = 0
         while not self._stop.is_set():
             gen += 1
@@ -123,12 +156,16 @@ class Link:
             except Exception as exc:    # OSError, ssl.SSLError, ValueError from paho: all mean "not now"
                 self._failed(f"cannot connect to the broker at {self.broker}: {_why(exc)}")
             else:
-                self._serve(conn)
+                try:
+                    self._serve(conn)
+                except Exception:
+                    # Whatever paho or the network threw, this thread must live on to reconnect (rule 8).
+                    LOGGER.exception("bookcase %s: the connection to %s failed unexpectedly; reconnecting",
+                                     self.name, self.broker)
                 if conn.up_at is not None and time.monotonic() - conn.up_at >= STABLE_S:
-                    delay = self.cfg.reconnect_min_s
-            if self._stop.wait(delay * (0.5 + self._rng.random() / 2)):
+                    self.backoff.reset()
+            if self._stop.wait(self.backoff.next()):
                 break
-            delay = min(delay * 2, self.cfg.reconnect_max_s)
 
     def _connect(self, gen: int) -> _Conn:
         cfg = self.cfg
@@ -179,8 +216,16 @@ class Link:
         finally:
             with self._lock:
                 self._conn = None
-            conn.client.disconnect()
-            conn.client.loop_stop()
+            if conn.up:
+                # Going down without paho's on_disconnect (a surprise above): the core loop must know, unless
+                # the whole link is stopping.
+                conn.up = False
+                if not self._stop.is_set():
+                    self.post(LinkDown(conn.gen, "the connection was closed by this bookcase"))
+            try:
+                conn.client.disconnect()
+            finally:
+                conn.client.loop_stop()
 
     def _finish(self, conn: _Conn) -> None:
         if conn.up and self._final is not None:
@@ -218,9 +263,12 @@ class Link:
             LOGGER.info("bookcase %s: reached the broker at %s after %d failed attempt(s)", self.name, self.broker,
                         self.failures)
         self.failures = 0
-        if not flags.session_present:
-            # A new session: subscribe (the broker keeps subscriptions for as long as the session lives).
-            conn.client.subscribe(self.subscriptions)
+        # Subscribe on every connection, even to a session the broker kept: a session can outlive its
+        # subscriptions (the link dropped between CONNACK and SUBSCRIBE, or the broker lost them), and a
+        # bookcase that trusted it would hear nothing from the fleet until the session expired. Subscribing
+        # again changes nothing else: retained messages come again only while ``every_retained`` asks for them.
+        conn.subscribed = self.subscriptions(self.every_retained)
+        conn.client.subscribe(conn.subscribed)
         self.post(LinkUp(conn.gen, bool(flags.session_present)))
 
     def _on_disconnect(self, conn: _Conn, rc: mqtt.ReasonCode) -> None:
@@ -240,10 +288,14 @@ class Link:
         self.post(Received(conn.gen, topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain)))
 
     def _on_subscribe(self, conn: _Conn, codes: list[mqtt.ReasonCode]) -> None:
-        for (topic, _), rc in zip(self.subscriptions, codes):
+        refused = False
+        for (topic, _), rc in zip(conn.subscribed, codes):
             if rc.is_failure:
+                refused = True
                 LOGGER.error("bookcase %s: the broker refused the subscription to %s: %s (check its ACL)",
                              self.name, topic, rc)
+        if not refused:
+            self.every_retained = False     # the broker has sent (or queued for us) every retained message
 
 
 def _why(exc: Exception) -> str:

@@ -126,18 +126,27 @@ class Relay:
             replica.mark_sent(self.db, seqs, replica.now_iso())
 
     def _checked(self, seq: int, type_: str, payload: str) -> bytes | None:
-        """The row's payload as bytes, if it matches the v1 schema (DESIGN.md §6) — else None, and it is held."""
+        """The row's payload as bytes, if it matches the v1 schema (DESIGN.md §6) and was recorded by this
+        bookcase — else None, and it is held (it stays in the outbox, never published)."""
         try:
             msg = json.loads(payload)
             known = check_outgoing(msg)
         except (ValueError, MessageError) as exc:
-            if seq not in self.held:
-                self.held.add(seq)
-                LOGGER.error("bookcase %s: outbox event seq %d (%s) is not a valid v1 message and is held back "
-                             "(it stays in the outbox for a software fix): %s", self.name, seq, type_, exc)
-            return None
+            return self._hold(seq, f"outbox event seq {seq} ({type_}) is not a valid v1 message and is held back "
+                                   f"(it stays in the outbox for a software fix): {exc}")
+        if msg["bookcase"] != self.name:
+            # Every consumer would refuse it: the topic says this bookcase, the event another.
+            return self._hold(seq, f"outbox event seq {seq} ({type_}) was recorded by bookcase "
+                                   f"{msg['bookcase']!r}, not by this one, and is held back (it stays in the "
+                                   f"outbox): was bookcase.id changed in the config with the database kept?")
         if not known and type_ not in self.warned_types:
             self.warned_types.add(type_)
             LOGGER.warning("bookcase %s: event type %r has no schema in kiosk/sync/schema.py; sent with its "
                            "envelope checked only", self.name, type_)
         return payload.encode("utf-8")
+
+    def _hold(self, seq: int, why: str) -> None:
+        if seq not in self.held:
+            self.held.add(seq)
+            LOGGER.error("bookcase %s: %s", self.name, why)
+        return None

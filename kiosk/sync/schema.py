@@ -13,7 +13,7 @@ whose ``reason`` is one of ``REASONS`` and whose text an operator can read.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import fastjsonschema
@@ -169,10 +169,12 @@ def _run(check: Callable[[Any], Any], msg: dict) -> None:
         check(msg)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise MessageError("invalid", exc.message.replace("data.", "", 1).replace("data ", "", 1)) from None
-    # RFC 3339 allows what Python's fromisoformat refuses (a lower-case t or z): the times must parse here.
+    # RFC 3339 allows what Python's fromisoformat refuses (a lower-case t or z), and times at the ends of the
+    # calendar that cannot be moved to UTC (0001-01-01T00:00+14:00): the store compares times in UTC, so
+    # every time must parse and convert here, or a message that can never be applied would come back forever.
     try:
-        datetime.fromisoformat(msg["ts"])
-    except ValueError:
+        datetime.fromisoformat(msg["ts"]).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         raise MessageError("invalid", f"ts {msg['ts']!r} is not a time this bookcase can read") from None
 
 

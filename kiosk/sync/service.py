@@ -56,7 +56,9 @@ class FleetSync:
         self.counters: Counter = Counter(saved)
         self.online = False
         self.gen: int | None = None
-        self.link = Link(self.cfg, self.topics.subscriptions(), post, lambda: self._will, self.id)
+        # A database that has never synced wants every retained message, even from a session the broker kept.
+        self.link = Link(self.cfg, self.topics.subscriptions, post, lambda: self._will, self.id,
+                         every_retained=self.last_sync is None)
         self.relay = Relay(store.db, self.topics.event(), self.cfg.inflight, self.link.publish, self.id, clock)
         self.inbound = Replicator(store, self.topics, self.cfg.max_payload_kb * 1024, self.counters)
         self._will = (self.topics.state(), b"")
@@ -78,6 +80,8 @@ class FleetSync:
 
     def close(self) -> None:
         try:
+            if self.online and self.gen is not None and self.relay.sessions_closed != self._holdings_after:
+                self._publish_holdings(self.clock())     # a session settled just now: leave current holdings
             self.relay.flush()
             self._save()
             final = (self.topics.state(), self._state(False, "stopped"))
@@ -119,6 +123,8 @@ class FleetSync:
         if event.gen != self.gen:
             return
         self.gen, self.online = None, False
+        self.counters["link_lost"] += 1       # in state: how flaky this bookcase's link is
+        self._dirty = True
         self.relay.down()
         LOGGER.warning("bookcase %s: offline — lost the broker at %s (%s); %d event(s) wait in the outbox", self.id,
                        self.link.broker, event.reason, replica.outbox_depth(self.store.db))

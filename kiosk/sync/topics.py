@@ -38,13 +38,20 @@ class Topics:
     def ack(self, bookcase: str | None = None) -> str:
         return f"{self.root}central/ack/{bookcase or self.bookcase}"
 
-    def subscriptions(self) -> list[tuple[str, SubscribeOptions]]:
-        """What a bookcase reads, all at QoS 1. noLocal: our own events do not come back to us."""
+    def subscriptions(self, every_retained: bool = False) -> list[tuple[str, SubscribeOptions]]:
+        """What a bookcase reads, all at QoS 1. noLocal: our own events do not come back to us.
+
+        Retained messages (holdings, patron statuses) come with a new subscription only, not each time the
+        link subscribes again to a session the broker kept: that session has queued every change since.
+        ``every_retained``: send them all anyway — for a database that has never synced (a new or replaced
+        SD card) whose bookcase id still has a session on the broker."""
+        retained = SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE if every_retained else \
+            SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
         return [
-            (self.event("+"), SubscribeOptions(qos=1, noLocal=True)),
-            (self.holdings("+"), SubscribeOptions(qos=1, noLocal=True)),
-            (self.patron("+"), SubscribeOptions(qos=1)),
-            (self.ack(), SubscribeOptions(qos=1)),
+            (self.event("+"), SubscribeOptions(qos=1, noLocal=True, retainHandling=retained)),
+            (self.holdings("+"), SubscribeOptions(qos=1, noLocal=True, retainHandling=retained)),
+            (self.patron("+"), SubscribeOptions(qos=1, retainHandling=retained)),
+            (self.ack(), SubscribeOptions(qos=1, retainHandling=retained)),
         ]
 
     def parse(self, topic: str) -> tuple[str, str] | None:

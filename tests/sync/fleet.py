@@ -148,3 +148,26 @@ def publish(port: int, topic: str, payload: bytes | str | dict, *, retain: bool 
         client.disconnect()
         client.loop_stop()
     return result.get("rc")
+
+
+def leave_session(port: int, client_id: str, subscriptions: list | None) -> None:
+    """Connect as ``client_id`` with a session the broker keeps, subscribe (or not), take whatever retained
+    messages come, and go: what a bookcase's previous database, or a link cut before SUBSCRIBE, leaves behind."""
+    got_suback, client = threading.Event(), mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                                         protocol=mqtt.MQTTv5)
+    received: list[str] = []
+    client.on_subscribe = lambda *args: got_suback.set()
+    client.on_message = lambda c, u, msg: received.append(msg.topic)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    client.connect("127.0.0.1", port, keepalive=10, clean_start=False, properties=props)
+    client.loop_start()
+    try:
+        wait_for(client.is_connected, 10, f"{client_id} to connect")
+        if subscriptions:
+            client.subscribe(subscriptions)
+            assert got_suback.wait(10), "no SUBACK"
+            wait_for(lambda: any(t.endswith("/holdings") for t in received), 10, "the retained holdings")
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 import pytest
 
 from kiosk.core.policy import patron_key
+from kiosk.sync import schema
 from simulators.fleet.bookcases import SECRET
 from tests.scenarios.harness import ADULT, BLOCKED, wait_for
 from tests.sync.fleet import ROOT_TOPIC, FleetCase, Watcher, mqtt_section, publish
@@ -38,6 +40,7 @@ BAD = [
     ("invalid", EVENT, loan(item=None)),
     ("invalid", EVENT, loan(patron="0018")),
     ("invalid", EVENT, loan(ts="2026-11-25t10:00:00z")),
+    ("invalid", EVENT, loan(ts="0001-01-01T00:00:00+14:00")),     # reads, but cannot be moved to UTC
     ("too_large", EVENT, loan(padding="书" * 4000)),
     ("wrong_sender", EVENT, loan(bookcase="MH-Y")),
     ("wrong_sender", ROOT_TOPIC + "bookcase/MH-X/holdings",
@@ -64,8 +67,9 @@ def case(tmp_path, broker):
         watcher.close()
 
 
-def test_bad_messages_are_refused_and_counted(case, broker):
+def test_bad_messages_are_refused_and_counted(case, broker, caplog):
     b, watcher = case
+    caplog.set_level(logging.WARNING, logger="kiosk.sync")
     patron_before = b.view.patron(KEY)
     for _, topic, payload in BAD:
         assert publish(broker.port, topic, payload) is not None
@@ -82,7 +86,13 @@ def test_bad_messages_are_refused_and_counted(case, broker):
                      all(s["counters"].get(k) == n for k, n in expected.items()) and s, 20, "the counters in state")
     assert state["online"] is True and state["counters"]["events_applied"] == 1
     assert [r["event_id"] for r in b.remote_loans()] == [good["id"]]
-    assert b.view.patron(KEY) == patron_before
+    assert b.view.patron(KEY) == patron_before and b.view.patron("f" * 32) is None
+    # Each refusal is logged for the operator: where it came from, why, and that it was not applied.
+    refusals = [r.getMessage() for r in caplog.records if "refused a message on" in r.getMessage()]
+    assert len(refusals) == len(BAD)
+    for (reason, topic, _), line in zip(BAD, refusals):
+        assert topic in line and schema.REASONS[reason] in line and "not applied" in line
+    assert not [r for r in caplog.records if r.exc_info], "a bad message raised instead of being refused"
     assert b.view.db.execute("SELECT COUNT(*) FROM remote_holdings").fetchone()[0] == 0
     assert b.app is not None and b.thread.is_alive()
     assert b.session(ADULT, 1, take=[b.items(1)[0]])["state"] == "done"     # and it still lends

@@ -8,9 +8,10 @@ from datetime import datetime
 import pytest
 
 from kiosk.core.policy import patron_key
+from kiosk.sync.topics import Topics
 from simulators.fleet.bookcases import SECRET
 from tests.scenarios.harness import ADULT, NEAR_LIMIT, wait_for
-from tests.sync.fleet import FleetCase, Watcher, mqtt_section
+from tests.sync.fleet import ROOT_TOPIC, FleetCase, Watcher, leave_session, mqtt_section
 
 ENVELOPE = {"v", "id", "bookcase", "seq", "ts", "type"}
 
@@ -33,6 +34,12 @@ def fleet(tmp_path, broker):
 
 def _online(case: FleetCase) -> bool:
     return case.app is not None and case.app.sync.online
+
+
+def _holds(watcher: Watcher, bookcase: str, item: str) -> bool:
+    """The last holdings message of ``bookcase`` the watcher saw lists ``item``."""
+    last = watcher.last(f"bookcase/{bookcase}/holdings")
+    return bool(last) and item in [i["item"] for i in last["items"]]
 
 
 def test_borrow_at_a_return_at_b_both_ledgers_agree(fleet):
@@ -108,3 +115,51 @@ def test_a_loan_elsewhere_counts_against_the_limit_here(fleet):
     b.sim.scan(NEAR_LIMIT)
     snap = wait_for(lambda: b.app.snapshot if b.app.snapshot.state != "idle" else None, 10, "B to answer the card")
     assert snap.may_borrow == 0 and snap.reason == "at_limit"
+
+
+def test_a_bookcase_that_was_down_gets_what_it_missed(fleet):
+    """clean_start=False and a session expiry: the broker queues the fleet's events for a stopped bookcase."""
+    a, b, watcher = fleet
+    wait_for(lambda: _online(a) and _online(b), 20, "both bookcases online")
+    wait_for(lambda: b.view.where_else(a.items(1)[0]), 20, "B to know A's holdings")
+    duplicates = b.counters().get("duplicates", 0)
+    b.stop_thread()
+    book = a.items(1)[0]
+    a.session(ADULT, 1, take=[book])
+    wait_for(lambda: a.depth() == 0, 20, "A's outbox to drain while B is down")
+    assert b.remote_loans() == []
+
+    b.start_thread()
+    wait_for(lambda: [r["item_id"] for r in b.remote_loans(open_only=True)] == [book], 20,
+             "B to apply the loan it missed")
+    wait_for(lambda: not b.view.where_else(book), 20, "B to take A's new holdings")
+    # Subscribing again to the session the broker kept does not replay every retained message.
+    assert b.counters().get("duplicates", 0) == duplicates
+
+
+@pytest.mark.parametrize("subscribed", [False, True], ids=["session-without-subscriptions", "old-database"])
+def test_a_session_left_on_the_broker_does_not_deafen_a_bookcase(tmp_path, broker, subscribed):
+    """The broker still has a session for B: without subscriptions (the link dropped before SUBSCRIBE), or
+    with them but from B's previous database (a replaced SD card). B must hear the fleet either way, and a
+    database that never synced gets every retained message (A's holdings) at once."""
+    a = FleetCase(tmp_path / "a", "MH-A", mqtt_section(broker.port), first_item=1)
+    b = FleetCase(tmp_path / "b", "MH-B", mqtt_section(broker.port), first_item=101)
+    watcher = Watcher(broker.port, (ROOT_TOPIC + "bookcase/MH-A/holdings",))
+    try:
+        watcher.wait_connected()
+        a.start()
+        book = a.items(2)[0]
+        wait_for(lambda: _holds(watcher, "MH-A", book), 20, "A's retained holdings after its first stocktake")
+        a.stop_thread()             # A publishes nothing more: only the retained holdings can tell B
+        leave_session(broker.port, "MH-B", Topics(ROOT_TOPIC, "MH-B").subscriptions() if subscribed else None)
+        b.start()
+        wait_for(lambda: _online(b), 20, "B online")
+        wait_for(lambda: b.view.where_else(book), 20, "B to know A's holdings from the retained message")
+        a.start_thread()
+        a.session(ADULT, 2, take=[book])
+        wait_for(lambda: b.remote_loans(open_only=True), 20, "B to learn of the loan at A")
+        assert b.remote_loans()[0]["item_id"] == book
+    finally:
+        for case in (a, b):
+            case.stop()
+        watcher.close()

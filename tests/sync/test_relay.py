@@ -121,3 +121,17 @@ def test_rows_written_by_another_connection_are_noticed(parts, tmp_path):
         other.close()
     relay.pump()
     assert seqs(link)[-1] == 21
+
+
+def test_a_row_recorded_under_another_bookcase_id_is_held(parts, caplog):
+    store, link, relay, now = parts
+    store.db.execute("UPDATE outbox SET payload = json_set(payload, '$.bookcase', 'MH-OLD') WHERE seq = 3")
+    relay.up(1)
+    relay.pump()
+    assert seqs(link) == [1, 2, 4, 5]
+    assert "seq 3 (alarm) was recorded by bookcase 'MH-OLD'" in caplog.text and "bookcase.id" in caplog.text
+    relay.down()
+    relay.up(2)
+    relay.pump()
+    assert caplog.text.count("was recorded by bookcase 'MH-OLD'") == 1      # said once, not on every pass
+    assert 3 in [seq for seq, _, _ in replica.unsent(store.db, 0, 100)]

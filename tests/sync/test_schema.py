@@ -59,6 +59,8 @@ def test_decode_refuses(payload, reason):
     (event(ts="2026-11-25 09:30"), "invalid"),
     (event(ts="2026-11-25T09:30:00"), "invalid"),        # no offset: an event time must say its zone
     (event(ts="2026-11-25t09:30:00z"), "invalid"),       # RFC 3339 allows it; Python does not read it
+    (event(ts="0001-01-01T00:00:00+14:00"), "invalid"),  # reads, but there is no such time in UTC
+    (event(ts="9999-12-31T23:59:59-14:00"), "invalid"),
     (event(id="not-a-uuid"), "invalid"),
     (event(seq=0), "invalid"),
     (event(bookcase="MH/0001"), "invalid"),

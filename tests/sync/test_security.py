@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from simulators.fleet.broker import Broker, BrokerTls, add_password
+from simulators.fleet.broker import Broker, BrokerTls, add_password, free_port
 from tests.scenarios.harness import ADULT, ROOT, wait_for
 from tests.support import require_binary
 from tests.sync.fleet import ROOT_TOPIC, FleetCase, Watcher, mqtt_section, publish
@@ -19,6 +19,7 @@ from tests.sync.pki import Pki
 from tests.sync.test_bad_input import loan
 
 ACL = ROOT / "config" / "mosquitto" / "citybook.acl"
+EXAMPLE_CONF = ROOT / "config" / "mosquitto" / "mosquitto.conf"
 NOT_AUTHORIZED = 0x87
 
 
@@ -84,7 +85,9 @@ def test_acl_example_with_passwords(tmp_path, passwords):
     secret_file.chmod(0o600)
     broker = Broker(tmp_path / "broker", acl_file=ACL, password_file=pwfile, binary=require_binary("mosquitto"))
     broker.start()
-    gateway = Watcher(broker.port, (ROOT_TOPIC + "bookcase/#",), username="gateway", password=users["gateway"])
+    # The gateway reads through a shared subscription, as several gateway processes would (DESIGN.md §6).
+    gateway = Watcher(broker.port, ("$share/gateway/" + ROOT_TOPIC + "bookcase/#",), username="gateway",
+                      password=users["gateway"])
     a = FleetCase(tmp_path / "a", "MH-A", mqtt_section(broker.port, username="MH-A",
                                                        password_file=str(secret_file)), first_item=1)
     try:
@@ -159,4 +162,69 @@ def test_tls_client_certificates_and_the_acl(tmp_path):
     finally:
         a.stop()
         monitor.close()
+        broker.stop()
+
+
+def local_copy(conf: str, values: dict[str, str]) -> str:
+    """The example broker config with the value of each ``key value`` line in ``values`` replaced (a key that
+    is not in the file fails the test: the example and this test must not drift apart)."""
+    seen: set[str] = set()
+    lines = []
+    for line in conf.splitlines():
+        key, _, value = line.partition(" ")
+        wanted = values.get(f"{key} {value}", values.get(key))
+        if wanted is not None and not line.startswith("#"):
+            seen.add(f"{key} {value}" if f"{key} {value}" in values else key)
+            line = f"{key} {wanted}"
+        lines.append(line)
+    assert seen == set(values), f"not in config/mosquitto/mosquitto.conf: {sorted(set(values) - seen)}"
+    return "\n".join(lines) + "\n"
+
+
+def test_the_example_broker_config_runs_as_documented(tmp_path, passwords):
+    """config/mosquitto/mosquitto.conf itself (paths and ports made local): a bookcase with its certificate
+    on the certificate listener, the gateway with its password on the password listener, the ACL on both."""
+    pwfile, users = passwords
+    pki = Pki(tmp_path / "pki")
+    server_cert, server_key = pki.issue("localhost", server=True)
+    cert, key = pki.issue("MH-A")
+    cert_port, password_port = free_port(), free_port()
+    while password_port == cert_port:
+        password_port = free_port()
+    folder = tmp_path / "broker"
+    conf = local_copy(EXAMPLE_CONF.read_text(encoding="utf-8"), {
+        "acl_file": str(ACL), "persistence_location": f"{folder}/", "password_file": str(pwfile),
+        "cafile": str(pki.ca), "certfile": str(server_cert), "keyfile": str(server_key),
+        "listener 8883": f"{cert_port} 127.0.0.1", "listener 8884": f"{password_port} 127.0.0.1"})
+    broker = Broker(folder, port=cert_port, conf=conf, binary=require_binary("mosquitto")).start()
+    gateway = Watcher(password_port, (ROOT_TOPIC + "bookcase/#",), username="gateway", password=users["gateway"],
+                      tls=pki.context(None))
+    a = FleetCase(tmp_path / "a", "MH-A", mqtt_section(cert_port, tls_ca=str(pki.ca), tls_cert=str(cert),
+                                                       tls_key=str(key)), first_item=1)
+    try:
+        gateway.wait_connected()
+        a.start()
+        wait_for(lambda: a.app.sync.online, 20, "MH-A online with its certificate")
+        a.session(ADULT, 1, take=[a.items(1)[0]])
+        wait_for(lambda: a.depth() == 0 and any(e["type"] == "loan" for e in gateway.events("MH-A")), 20,
+                 "A's loan at the gateway, across the two listeners")
+        wait_for(lambda: gateway.last("bookcase/MH-A/holdings"), 20, "A's holdings at the gateway")
+        assert a.counters().get("broker_refused", 0) == 0
+
+        # The certificate is the identity: A's certificate cannot speak for B, B's password cannot speak for A.
+        as_a = {"tls": pki.context("MH-A")}
+        assert publish(cert_port, ROOT_TOPIC + "bookcase/MH-B/event", loan("MH-B"), **as_a).value == NOT_AUTHORIZED
+        as_b = {"username": "MH-B", "password": users["MH-B"], "tls": pki.context(None)}
+        assert publish(password_port, ROOT_TOPIC + "bookcase/MH-A/event", loan("MH-A"),
+                       **as_b).value == NOT_AUTHORIZED
+        assert publish(password_port, ROOT_TOPIC + "bookcase/MH-B/event", loan("MH-B"), **as_b).value < 0x80
+        wait_for(lambda: gateway.events("MH-B"), 10, "B's own event at the gateway")
+        assert all(e["bookcase"] == "MH-A" for e in gateway.events("MH-A"))
+        # No certificate, no connection on the certificate listener; no password, none on the other.
+        assert connect_code(cert_port, tls=pki.context(None)) is None
+        assert connect_code(password_port, tls=pki.context(None)) in (0x86, 0x87)
+        assert connect_code(password_port, username="MH-B", password="guess", tls=pki.context(None)) in (0x86, 0x87)
+    finally:
+        a.stop()
+        gateway.close()
         broker.stop()
