@@ -100,13 +100,14 @@ class App:
         self.events.put(event)
 
     def find(self, text: str) -> list[dict]:
-        """Titles in this bookcase matching ``text`` (Store.find), for the screen's thread: its own read-only
-        connection, so a search never waits for, or writes with, the core loop."""
+        """Titles in this bookcase matching ``text`` (Store.find); when there are none, where else in the fleet
+        they are (Store.where_else: rows with ``bookcase`` and ``name``). For the screen's thread: its own
+        read-only connection, so a search never waits for, or writes with, the core loop."""
         with self._finder_lock:
             if self._finder is None:
                 self._finder = Store(self.config.db_path, self.config.bookcase.id)
                 self._finder.db.execute("PRAGMA query_only = ON")
-            return self._finder.find(text)
+            return self._finder.find(text) or self._finder.where_else(text)
 
     def run(self, install_signal_handlers: bool = True) -> None:
         if install_signal_handlers:

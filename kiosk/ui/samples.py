@@ -110,6 +110,12 @@ def variants(now: float = NOW) -> dict[str, Sample]:
         devices=DEVICES + (("mqtt", True, "connected to mqtt.library.example:8883"),))), page="diagnostics")
     out["diagnostics-none"] = Sample(replace(base["diagnostics"].snap, diagnostics=None), page="diagnostics")
     out["find-none"] = Sample(base["find"].snap, page="find", found=Found("杂草记"))
+    out["find-elsewhere"] = Sample(base["find"].snap, page="find", found=Found("杂草记", tuple(
+        {"bookcase": bookcase, "name": f"闵行区图书馆城市书柜 · {site}", "item_id": item, "title": "杂草记", "door": door}
+        for bookcase, site, item, door in (("MH-0102", "七宝镇万科城市花园", "MH20200611", 2),
+                                           ("MH-0102", "七宝镇万科城市花园", "MH20200612", 3),
+                                           ("MH-0107", "虹桥镇龙柏社区文化活动中心", "MH20201207", 1),
+                                           ("MH-0115", "紫竹高新区创业中心大堂", "MH20201530", 4)))))
     out["find-error"] = Sample(base["find"].snap, page="find", found=Found("端午", error=True))
     out["find-empty"] = Sample(base["find"].snap, page="find")
     out["starting"] = Sample(Snapshot(state="starting"))

@@ -97,6 +97,8 @@ def test_state_holdings_and_the_fleet_title_index(fleet):
     (hit,) = [h for h in b.view.where_else(title) if h["item_id"] == book]
     assert (hit["bookcase"], hit["door"], hit["title"], hit["name"]) == ("MH-A", 2, title, "测试书柜 MH-A")
     assert all(h["bookcase"] == "MH-A" for h in b.view.where_else(book))
+    # B's screen, asked for it, points to A: B's own shelves do not hold it.
+    assert [(r["bookcase"], r["door"]) for r in b.app.find(book)] == [("MH-A", 2)]
     # After a loan at A, A's holdings no longer list the book, and B's index follows.
     a.session(ADULT, 2, take=[book])
     wait_for(lambda: not b.view.where_else(book), 20, "B's index to drop the book borrowed at A")

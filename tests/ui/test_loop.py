@@ -41,6 +41,25 @@ def test_find_a_book_shows_the_door_and_can_choose_it_before_the_card(fonts):
         ui.close()
 
 
+def test_a_book_only_at_other_bookcases_says_where_and_offers_no_door(fonts):
+    rows = [{"bookcase": "MH-0102", "name": "闵行区图书馆城市书柜 · 七宝镇万科城市花园", "item_id": "MH20200611",
+             "title": "杂草记", "door": 2},
+            {"bookcase": "MH-0102", "name": "闵行区图书馆城市书柜 · 七宝镇万科城市花园", "item_id": "MH20200612",
+             "title": "杂草记", "door": 3}]
+    ui = window_ui(fonts, Holder(IDLE), find=lambda text: rows if text == "杂草记" else [])
+    try:
+        ui.step()
+        ui.open_page("find")
+        ui.find("杂草记")
+        ui.step()
+        lines = drawn_lines(ui)
+        assert "七宝镇万科城市花园，2、3 号门" in lines
+        assert "附近的城市书柜有" in "".join(lines)
+        assert not [t for t in ui.painter.targets if t.key.startswith("borrow:")]      # no door here to open
+    finally:
+        ui.close()
+
+
 def test_a_failing_search_says_so(fonts):
     def broken(text):
         raise RuntimeError("database is locked")

@@ -61,6 +61,9 @@ class Find(Screen):
         if found.error or not found.rows:
             p.text(rest, v.cat.t("find.error" if found.error else "find.none"), "body", theme.INK)
             return
+        if found.rows[0].get("bookcase"):
+            Find._elsewhere(p, rest, v)
+            return
         copies = Counter(row["door"] for row in found.rows)
         author = next((row["author"] for row in found.rows if row.get("author")), "")
         if author:
@@ -73,6 +76,34 @@ class Find(Screen):
                    theme.INK, bold=True, valign="middle")
             p.button(button, v.cat.t("find.borrow", door=door), f"borrow:{door}",
                      lambda d=door: v.act.choose_found(d), style="primary", size="body")
+
+
+    @staticmethod
+    def _elsewhere(p: Painter, rect: pygame.Rect, v: View) -> None:
+        """Not here, but at other bookcases of the fleet: which ones, and behind which door."""
+        L = p.L
+        line_h = p.fonts.line_height(L.size("body"))
+        intro, rest = theme.split_v(rect, min(line_h * 2 + L.gap, rect.height // 2), 1, gap=L.gap)
+        p.text(intro, v.cat.t("find.elsewhere"), "body", theme.INK, max_lines=2)
+        places: dict[str, tuple[str, list[int]]] = {}
+        for row in v.found.rows:
+            name, doors = places.setdefault(row["bookcase"], (_site(row.get("name") or row["bookcase"]), []))
+            if row["door"] not in doors:
+                doors.append(row["door"])
+        row_h = int(line_h * 1.25)
+        fit = max(0, min(MAX_DOORS, len(places), (rest.height + L.gap) // (row_h + L.gap)))
+        if not fit and places and rest.height >= p.fonts.line_height(L.min_text):
+            fit, row_h = 1, rest.height          # a short panel (landscape): the nearest one, in smaller type
+        for i, (name, doors) in enumerate(list(places.values())[:fit]):
+            listed = ("、" if v.lang == "zh" else ", ").join(map(str, sorted(doors)))
+            cell = pygame.Rect(rest.left, rest.top + i * (row_h + L.gap), rest.width, row_h)
+            key = "find.at_doors" if len(doors) > 1 else "find.at"
+            p.text(cell, v.cat.t(key, name=name, doors=listed), "body", theme.INK, bold=True, max_lines=1)
+
+
+def _site(name: str) -> str:
+    """"闵行区图书馆城市书柜 · 七宝镇万科城市花园" -> "七宝镇万科城市花园": the part a patron walks to."""
+    return name.rsplit("·", 1)[-1].strip() or name
 
 
 class Help(Screen):
