@@ -9,7 +9,7 @@ import pygame
 from kiosk.ui import theme
 from kiosk.ui.painter import Painter
 from kiosk.ui.screens.base import Screen, View
-from kiosk.ui.screens.session import ANIMATION_S, spinner
+from kiosk.ui.screens.session import waiting
 
 LOGGER = logging.getLogger(__name__)
 
@@ -18,12 +18,7 @@ class Starting(Screen):
     name = "starting"
 
     def draw(self, p: Painter, v: View) -> float | None:
-        body = self.frame(p, v)
-        title, spin, sub = theme.split_v(body, 0.35, 0.3, 0.35, gap=p.L.gap)
-        p.text(title, v.cat.t("starting.title"), "title", theme.INK, bold=True, align="center", valign="bottom")
-        spinner(p, spin.center, min(spin.height, spin.width) // 3, v.now)
-        p.text(sub, v.cat.t("starting.body"), "head", theme.MUTED, align="center")
-        return ANIMATION_S
+        return waiting(p, self.frame(p, v), v, "starting")
 
 
 class OutOfService(Screen):

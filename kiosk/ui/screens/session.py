@@ -46,13 +46,16 @@ class Identifying(Screen):
     name = "identifying"
 
     def draw(self, p: Painter, v: View) -> float | None:
-        body = self.frame(p, v)
-        L = p.L
-        title, spin, sub = theme.split_v(body, 0.35, 0.3, 0.35, gap=L.gap)
-        p.text(title, v.cat.t("identifying.title"), "title", theme.INK, bold=True, align="center", valign="bottom")
-        spinner(p, spin.center, min(spin.height, spin.width) // 3, v.now)
-        p.text(sub, v.cat.t("identifying.body"), "head", theme.MUTED, align="center")
-        return ANIMATION_S
+        return waiting(p, self.frame(p, v), v, "identifying")
+
+
+def waiting(p: Painter, body: pygame.Rect, v: View, key: str) -> float:
+    """A title, a spinner and a line below it (catalogue ``key.title`` and ``key.body``): for short waits."""
+    title, spin, sub = theme.split_v(body, 0.35, 0.3, 0.35, gap=p.L.gap)
+    p.text(title, v.cat.t(f"{key}.title"), "title", theme.INK, bold=True, align="center", valign="bottom")
+    spinner(p, spin.center, min(spin.height, spin.width) // 3, v.now)
+    p.text(sub, v.cat.t(f"{key}.body"), "head", theme.MUTED, align="center")
+    return ANIMATION_S
 
 
 class Choosing(Screen):
