@@ -12,14 +12,14 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, Iterable
 
 from kiosk.core import ecard
 from kiosk.core import events as ev
-from kiosk.core.inventory import UNCERTAIN, Holding, compare
 from kiosk.core.policy import Decision, LoanPolicy, Patron, card_hint, patron_key
-from kiosk.core.records import Ledger, SessionRecord, Settlement
+from kiosk.core.records import FORCED, PATRON, RESTOCK_KIND, RETURN, STOCKTAKE, Ledger, SessionRecord
+from kiosk.core.settlement import build_settlement
 from kiosk.core.snapshot import Receipt, Snapshot, StaffView
 from kiosk.core.staff import check_pin, valid_pin
 
@@ -34,9 +34,6 @@ STAFF_PIN, RESTOCK = "staff_pin", "staff_restock"
 # Session states as persisted.
 S_UNLOCKING, S_OPEN, S_SCANNING, S_DONE = "unlocking", "open", "scanning", "done"
 
-# Session kinds: a patron borrowing and returning, a return without a card, a door opened without an
-# unlock, the first count of a compartment, and staff restocking.
-PATRON, RETURN, FORCED, STOCKTAKE, RESTOCK_KIND = "patron", "return", "forced", "stocktake", "restock"
 
 MAX_RESCAN_BACKOFF = 32
 STAFF_LOCKOUT_S = 300.0      # after too many wrong PINs, the staff card is refused this long
@@ -502,60 +499,8 @@ class Flow:
         record = live.record
         new = (result.present | result.uncertain) - set(record.before) - set(result.tags)
         item_ids = self.ledger.item_ids(new)           # tags known from earlier reads, anywhere here
-        item_ids.update({uid: info.item_id for uid, info in result.tags.items()})
-        ch = compare(record.before, result.present, result.uncertain, item_ids)
-        now = self.wallclock()
-        due = (now + timedelta(days=self.loan_days)).date().isoformat()
-        loans: tuple[Holding, ...] = ()
-        missing = list(ch.missing)
-        stocked: list[Holding] = []
-        unstocked: list[Holding] = []
-        if record.kind == PATRON:
-            loans = tuple(ch.removed)
-        elif record.kind == RESTOCK_KIND:
-            # Staff work is neither loans nor returns: books in and out are restock events, and an
-            # uncertain tag now confirmed gone was taken out by staff, not lost.
-            stocked, unstocked, missing = list(ch.added), [*ch.removed, *missing], []
-            ch.added = []
-        else:
-            missing.extend(ch.removed)
-        if record.kind == STOCKTAKE:
-            ch.added, ch.foreign_added = [], []
-        events: list[dict] = []
-        base = {"session": record.id, "door": record.door}
-        for h in loans:
-            events.append({"type": "loan", **base, "item": h.item_id, "uid": h.uid, "patron": record.patron_key,
-                           "due": due})
-        for h in ch.added:
-            events.append({"type": "return", **base, "item": h.item_id, "uid": h.uid})
-        for change, held in (("added", stocked), ("removed", unstocked)):
-            for h in held:
-                events.append({"type": "restock", **base, "change": change, "item": h.item_id, "uid": h.uid,
-                               "staff": record.patron_key})
-        if record.kind == RETURN and ch.removed:
-            events.append({"type": "alarm", "alarm": "taken_without_card", **base, "count": len(ch.removed)})
-        for h in missing:
-            events.append({"type": "item_missing", **base, "item": h.item_id, "uid": h.uid})
-        for h in ch.foreign_added + ch.foreign_removed:
-            info = result.tags.get(h.uid)
-            events.append({"type": "foreign_object", **base, "uid": h.uid,
-                           "change": "added" if h in ch.foreign_added else "removed",
-                           "reason": info.error if info and info.error else "no library item on the tag"})
-        for h in ch.newly_uncertain:
-            events.append({"type": "uncertain_tag", **base, "item": h.item_id, "uid": h.uid, "origin": h.origin})
-        if record.kind == PATRON and len(loans) > record.may_borrow:
-            events.append({"type": "alarm", "alarm": "over_limit", **base, "patron": record.patron_key,
-                           "borrowed": len(loans), "may_borrow": record.may_borrow})
-        summary = {"loans": len(loans), "returns": len(ch.added), "missing": len(missing),
-                   "restocked": len(stocked), "unstocked": len(unstocked),
-                   "foreign": len(ch.foreign_added) + len(ch.foreign_removed),
-                   "uncertain": sum(1 for h in ch.after.values() if h.status == UNCERTAIN),
-                   "rounds": result.rounds, "agreed": result.agreed, "books_after": len(ch.after)}
-        events.append({"type": "session_closed", **base, "kind": record.kind, "patron": record.patron_key,
-                       **summary})
-        settlement = Settlement(session=record, closed_at=now.isoformat(timespec="milliseconds"), due_at=due,
-                                loans=loans, returns=tuple(ch.added), missing=tuple(missing), after=ch.after,
-                                tags=dict(result.tags), events=tuple(events), summary=summary)
+        settlement = build_settlement(record, result, item_ids, self.wallclock(), self.loan_days)
+        loans, returns, summary = settlement.loans, settlement.returns, settlement.summary
         # Invariant 6: loans, returns, holdings and outbox events land in one transaction.
         try:
             self.ledger.settle(settlement)
@@ -572,14 +517,14 @@ class Flow:
             return
         del self.live[record.id]
         if record.kind == RESTOCK_KIND and record.door in self.restock:
-            self.restock[record.door] = (len(stocked), len(unstocked))
+            self.restock[record.door] = (summary["restocked"], summary["unstocked"])
             if self.state == RESTOCK and all(done is not None for done in self.restock.values()):
                 LOGGER.info("restock finished: %s", ", ".join(
                     f"door {n} +{a} -{r}" for n, (a, r) in sorted(self.restock.items())))
                 self._enter(RESTOCK, self.restock_summary_s, reason=None)
-        titles = self.ledger.titles(h.item_id for h in (*loans, *ch.added) if h.item_id)
-        receipt = Receipt(borrowed=tuple((h.item_id, titles.get(h.item_id, ""), due) for h in loans),
-                          returned=tuple((h.item_id, titles.get(h.item_id, "")) for h in ch.added),
+        titles = self.ledger.titles(h.item_id for h in (*loans, *returns) if h.item_id)
+        receipt = Receipt(borrowed=tuple((h.item_id, titles.get(h.item_id, ""), settlement.due_at) for h in loans),
+                          returned=tuple((h.item_id, titles.get(h.item_id, "")) for h in returns),
                           uncertain=summary["uncertain"])
         self._log_receipt(record, receipt, summary)
         if record.id == self.current:

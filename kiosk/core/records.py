@@ -9,6 +9,10 @@ from kiosk.core import events as ev
 from kiosk.core.inventory import Holding
 from kiosk.core.policy import Patron
 
+# Session kinds: a patron borrowing and returning, a return without a card, a door opened without an
+# unlock, the first count of a compartment, and staff restocking.
+PATRON, RETURN, FORCED, STOCKTAKE, RESTOCK_KIND = "patron", "return", "forced", "stocktake", "restock"
+
 
 @dataclass(frozen=True)
 class SessionRecord:
