@@ -21,14 +21,15 @@ import argparse
 import json
 import random
 import sys
-import time
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.session import Unlocks, _idle, percentile  # noqa: E402
+from bench.session import Unlocks, _idle  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from kiosk.intents import send  # noqa: E402
 from simulators.bookcase import SimulatedBookcase  # noqa: E402
 from simulators.vpcd import ABSENT_S  # noqa: E402

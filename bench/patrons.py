@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from kiosk.core.policy import LoanPolicy, patron_key  # noqa: E402
 from kiosk.store import patrons  # noqa: E402
 from kiosk.store.ledger import Store  # noqa: E402
@@ -30,11 +31,6 @@ LOAD_GOAL_S = 10.0
 LOOKUP_GOAL_P99_MS = 1.0
 STATUSES = ["active"] * 90 + ["overdue"] * 4 + ["expired"] * 3 + ["blocked", "lost", "blocked"]
 CLASSES = ["adult"] * 7 + ["branch"] * 2 + ["child"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def card(i: int) -> str:

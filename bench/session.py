@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from kiosk.drivers.scanner.codec import encode_line  # noqa: E402
 from kiosk.intents import send  # noqa: E402
 from simulators.bookcase import SimulatedBookcase  # noqa: E402
@@ -30,11 +31,6 @@ from tests.scenarios.harness import ADULT, Bookcase, wait_for  # noqa: E402
 
 UNLOCK_GOAL_P99_MS = 50.0
 OVERHEAD_GOAL_PCT = 5.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 class Unlocks:

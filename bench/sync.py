@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from kiosk.intents import send  # noqa: E402
 from kiosk.store.ledger import Store  # noqa: E402
 from simulators.fleet.broker import Broker  # noqa: E402
@@ -32,11 +33,6 @@ from tests.sync.fleet import FleetCase, Watcher, mqtt_section  # noqa: E402
 
 DRAIN_GOAL_S = 10.0
 LATENCY_GOAL_P99_MS = 300.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def _ready(case: FleetCase) -> bool:

@@ -32,6 +32,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame  # noqa: E402
 
+from bench.stats import percentile  # noqa: E402
 from kiosk.config import ScreenConfig  # noqa: E402
 from kiosk.core.snapshot import Snapshot  # noqa: E402
 from kiosk.ui.loop import FPS, KioskUI  # noqa: E402
@@ -41,11 +42,6 @@ from tests.scenarios.harness import ADULT, Bookcase, wait_for  # noqa: E402
 FRAME_GOAL_P99_MS = 33.0
 RSS_GOAL_MB = 200.0
 SIZE = (1080, 1920)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def _ui(state: str) -> KioskUI:

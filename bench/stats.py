@@ -1,0 +1,9 @@
+"""Shared by the benchmarks: percentiles of a sample (nearest rank, no interpolation)."""
+
+from __future__ import annotations
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``: one of the values, the nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
