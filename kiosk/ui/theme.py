@@ -69,30 +69,27 @@ class Layout:
                            self.h - self.header_h - self.gap - self.margin)
 
 
+def _cut(length: int, sizes: tuple[float, ...], gap: int) -> list[tuple[int, int]]:
+    """(offset, length) of each part of ``length``; a size <= 1 is a share of what the fixed sizes leave."""
+    fixed = sum(n for n in sizes if n > 1) + gap * (len(sizes) - 1)
+    rest = max(0, length - fixed)
+    shares = sum(n for n in sizes if n <= 1) or 1
+    out, at = [], 0
+    for n in sizes:
+        nn = int(n if n > 1 else rest * n / shares)
+        out.append((at, nn))
+        at += nn + gap
+    return out
+
+
 def split_v(rect: pygame.Rect, *heights: float, gap: int = 0) -> list[pygame.Rect]:
     """Cut ``rect`` top to bottom; a height <= 1 is a share of what the fixed heights leave."""
-    fixed = sum(h for h in heights if h > 1) + gap * (len(heights) - 1)
-    rest = max(0, rect.height - fixed)
-    shares = sum(h for h in heights if h <= 1) or 1
-    out, y = [], rect.top
-    for h in heights:
-        hh = int(h if h > 1 else rest * h / shares)
-        out.append(pygame.Rect(rect.left, y, rect.width, hh))
-        y += hh + gap
-    return out
+    return [pygame.Rect(rect.left, rect.top + y, rect.width, h) for y, h in _cut(rect.height, heights, gap)]
 
 
 def split_h(rect: pygame.Rect, *widths: float, gap: int = 0) -> list[pygame.Rect]:
     """Cut ``rect`` left to right; a width <= 1 is a share of what the fixed widths leave."""
-    fixed = sum(w for w in widths if w > 1) + gap * (len(widths) - 1)
-    rest = max(0, rect.width - fixed)
-    shares = sum(w for w in widths if w <= 1) or 1
-    out, x = [], rect.left
-    for w in widths:
-        ww = int(w if w > 1 else rest * w / shares)
-        out.append(pygame.Rect(x, rect.top, ww, rect.height))
-        x += ww + gap
-    return out
+    return [pygame.Rect(rect.left + x, rect.top, w, rect.height) for x, w in _cut(rect.width, widths, gap)]
 
 
 def grid(rect: pygame.Rect, count: int, columns: int, row_h: int, gap: int) -> list[pygame.Rect]:
