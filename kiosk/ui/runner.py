@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from typing import Protocol
 
 from kiosk.config import Config
@@ -22,6 +23,7 @@ LOGGER = logging.getLogger(__name__)
 
 CORE_STOP_S = 30.0
 SCREEN_RETRY_S = 30.0
+STOP_POLL_S = 0.1
 
 
 class Core(Protocol):
@@ -67,7 +69,12 @@ def _open_window(app: Core, ui: KioskUI, stop: threading.Event, retry_s: float) 
                              "the screen again every %.0f s", exc, retry_s)
                 app.post(ev.DeviceLink("screen", False, f"the touch screen cannot start: {exc}"))
                 down = True
-            if stop.wait(retry_s):
+            # Not stop.wait(): the SIGTERM handler sets ``stop`` on this very thread, and Event.set() inside
+            # Event.wait() of the same thread can deadlock on the event's lock.
+            deadline = time.monotonic() + retry_s
+            while not stop.is_set() and time.monotonic() < deadline:
+                time.sleep(STOP_POLL_S)
+            if stop.is_set():
                 return False
             continue
         if down:
