@@ -65,6 +65,10 @@ def migrate(db: sqlite_utils.Database, path: Path | str = "") -> None:
                          f"understands ({latest}); install the newer kiosk version or restore a backup")
     for version in range(current + 1, latest + 1):
         with transaction(db) as conn:
+            # Another process (the daemon and `kiosk ledger`, say) may have migrated it while we waited
+            # for the write lock: look again under the lock.
+            if schema_version(db) >= version:
+                continue
             MIGRATIONS[version - 1](db)
             conn.execute(f"PRAGMA user_version = {version}")
         LOGGER.info("database %s migrated to schema version %d", path, version)

@@ -1,12 +1,13 @@
 """The SQLite store: pragmas, migrations, outbox numbering, and atomic settlements."""
 
 import sqlite3
+import threading
 
 import pytest
 
 from kiosk.core.records import SessionRecord, Settlement
 from kiosk.core.inventory import Holding
-from kiosk.store.db import StoreError, schema_version
+from kiosk.store.db import StoreError, connect, schema_version
 from kiosk.store.ledger import Store
 from kiosk.store.migrations import MIGRATIONS
 
@@ -71,3 +72,30 @@ def test_settlement_is_all_or_nothing(tmp_path):
     store.settle(_settlement(record, [Holding("U1", "MH1")]))     # a second settlement is ignored
     assert len(store.loans()) == 1 and len(store.outbox()) == 1 and store.open_sessions() == []
     store.close()
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path):
+    # The daemon starting while `kiosk ledger` (or a test) opens the same new file: each has its own
+    # connection; the second to take the write lock finds the work done instead of failing on CREATE TABLE.
+    path = tmp_path / "kiosk.sqlite3"
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def open_it() -> None:
+        try:
+            start.wait(10)
+            connect(path).conn.close()
+        except BaseException as exc:       # collected, and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    db = connect(path)
+    try:
+        assert schema_version(db) == len(MIGRATIONS)
+    finally:
+        db.conn.close()
