@@ -11,6 +11,7 @@ APT_PACKAGES=(
   mosquitto mosquitto-clients openssl         # the MQTT broker the fleet sync tests run, their test CA
   socat systemd fonts-noto-cjk                # serial debugging, systemd-analyze, CJK glyphs
   xvfb                                        # a real X display for the demo window test and `xvfb-run make demo`
+  ffmpeg                                      # scripts/make-demo-content.sh encodes the demo video clips
 )
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
