@@ -8,6 +8,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from kiosk.content.manifest import parse_window, public_key
 
 # Readable defaults. Figures from the library's 2020 report (DESIGN.md §9).
 DEFAULT_LOAN_LIMIT = 15
@@ -114,6 +117,23 @@ class ScreenConfig:
     fullscreen: bool = True
     language: str = "zh"
     voice: bool = True
+    on_hours: tuple[str, ...] = ()       # "HH:MM-HH:MM" windows the screen is on; () = always on
+    power: str = "none"                  # the display power backend: none | command
+    power_on_command: str | None = None  # with power = "command": e.g. "vcgencmd display_power 1"
+    power_off_command: str | None = None
+    wake_s: int = 120                    # outside on_hours, a tap or a card keeps the screen on this long
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    """The large screen's signed content (docs/content.md). Without public keys, no update is accepted and
+    the screen shows its built-in cards."""
+    public_keys: tuple[str, ...] = ()    # the library's Ed25519 public keys, base64 (any one may sign)
+    url: str | None = None               # the library's content folder over HTTP(S): manifest.json, .sig, assets
+    check_interval_s: int = 900          # how often to ask ``url`` for a newer manifest
+    max_kbps: int = 2000                 # download bandwidth cap in kilobytes per second (0: no cap)
+    dir: Path | None = None              # None: <data_dir>/content
+    timezone: str = "Asia/Shanghai"      # the schedule's local time
 
 
 @dataclass(frozen=True)
@@ -156,6 +176,7 @@ class Config:
     ecard: EcardConfig = EcardConfig()
     screen: ScreenConfig = ScreenConfig()
     mqtt: MqttConfig | None = None       # None: no fleet link, the bookcase runs offline
+    content: ContentConfig = ContentConfig()
 
     def door(self, number: int) -> Door:
         for door in self.doors:
@@ -166,6 +187,10 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "kiosk.sqlite3"
+
+    @property
+    def content_dir(self) -> Path:
+        return self.content.dir or self.data_dir / "content"
 
 
 def load_config(path: Path | str) -> Config:
@@ -241,7 +266,7 @@ class _Reader:
     def config(self, data: dict) -> Config:
         self.unknown(data, "", {"library", "secret", "data_dir", "bookcase", "doors", "lockboard",
                                 "rfid", "scanner", "pcsc", "policy", "session", "demo", "intent_socket", "ecard",
-                                "screen", "mqtt"})
+                                "screen", "mqtt", "content"})
         library = self.value(data, "library", "", str)
         secret = self.value(data, "secret", "", str)
         if len(secret) < 16:
@@ -275,7 +300,8 @@ class _Reader:
                       intent_socket=intent_socket, pcsc=self.pcsc(self.table(data, "pcsc", required=False)),
                       ecard=self.ecard(self.table(data, "ecard", required=False)),
                       screen=self.screen(self.table(data, "screen", required=False)),
-                      mqtt=self.mqtt(data, library, bookcase.id))
+                      mqtt=self.mqtt(data, library, bookcase.id),
+                      content=self.content(self.table(data, "content", required=False)))
 
     def doors(self, data: dict) -> tuple[Door, ...]:
         if "doors" not in data:
@@ -440,14 +466,59 @@ class _Reader:
 
     def screen(self, d: dict) -> ScreenConfig:
         p = "screen."
-        self.unknown(d, p, {"width", "height", "fullscreen", "language", "voice"})
+        self.unknown(d, p, {"width", "height", "fullscreen", "language", "voice", "on_hours", "power",
+                            "power_on_command", "power_off_command", "wake_s"})
+        power = self.value(d, "power", p, str, "none", choices=("none", "command"))
+        commands = {k: self.value(d, k, p, str, None) for k in ("power_on_command", "power_off_command")}
+        if power == "command" and None in commands.values():
+            raise self.fail(p + "power", 'is "command": give both power_on_command and power_off_command')
         return ScreenConfig(
+            on_hours=self.windows(d, "on_hours", p), power=power, **commands,
+            wake_s=self.value(d, "wake_s", p, int, 120, low=5, high=86400),
             width=self.value(d, "width", p, int, 1080, low=320, high=7680),
             height=self.value(d, "height", p, int, 1920, low=320, high=7680),
             fullscreen=self.value(d, "fullscreen", p, bool, True),
             language=self.value(d, "language", p, str, "zh", choices=("zh", "en")),
             voice=self.value(d, "voice", p, bool, True),
         )
+
+    def windows(self, d: dict, key: str, prefix: str) -> tuple[str, ...]:
+        value = self.value(d, key, prefix, list, [])
+        for text in value:
+            if not isinstance(text, str):
+                raise self.fail(prefix + key, f"expected time windows like \"07:00-22:00\", got {_kind(text)}")
+            try:
+                parse_window(text)
+            except ValueError as exc:
+                raise self.fail(prefix + key, str(exc)) from None
+        return tuple(value)
+
+    def content(self, d: dict) -> ContentConfig:
+        p = "content."
+        self.unknown(d, p, {"public_keys", "url", "check_interval_s", "max_kbps", "dir", "timezone"})
+        keys = self.value(d, "public_keys", p, list, [])
+        for key in keys:
+            try:
+                public_key(key if isinstance(key, str) else "")
+            except ValueError as exc:
+                raise self.fail(p + "public_keys", f"{key!r} is {exc}") from None
+        url = self.value(d, "url", p, str, None)
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise self.fail(p + "url", f"{url!r} is not an http:// or https:// address")
+        if url is not None and not keys:
+            raise self.fail(p + "public_keys", "missing: content from url is refused unless it is signed by "
+                                               "one of these keys")
+        folder = self.value(d, "dir", p, str, None)
+        tz = self.value(d, "timezone", p, str, "Asia/Shanghai")
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.fail(p + "timezone", f"{tz!r} is not a time zone name like 'Asia/Shanghai'") from None
+        return ContentConfig(
+            public_keys=tuple(keys), url=url if url is None or url.endswith("/") else url + "/",
+            check_interval_s=self.value(d, "check_interval_s", p, int, 900, low=10, high=86400),
+            max_kbps=self.value(d, "max_kbps", p, int, 2000, low=0, high=1_000_000),
+            dir=None if folder is None else Path(os.path.normpath(self.base / folder)), timezone=tz)
 
     def session(self, d: dict, doors: tuple[Door, ...]) -> SessionConfig:
         p = "session."
