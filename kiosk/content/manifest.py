@@ -63,7 +63,7 @@ _SCHEMA = {
         "library": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
         "version": {"type": "integer", "minimum": 1},
         "created": {"type": "string", "maxLength": 40},
-        "assets": {"type": "object", "maxProperties": 1000, "additionalProperties": {
+        "assets": {"type": "object", "maxProperties": 1000, "propertyNames": _ASSET, "additionalProperties": {
             "type": "object", "required": ["sha256", "bytes"], "additionalProperties": False,
             "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                            "bytes": {"type": "integer", "minimum": 0}}}},
