@@ -557,4 +557,4 @@ def _kind(value: Any) -> str:
 
 
 def _kind_name(kind: type) -> str:
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}[kind]
