@@ -16,7 +16,7 @@ Item kinds and their fields (text fields are a string, or ``{"zh": ..., "en": ..
 
 - ``video``: ``asset`` (H.264 MP4); ``duration_s`` caps it (default: the whole video).
 - ``image``: ``asset`` (PNG or JPEG), shown scaled to fit; ``duration_s``.
-- ``book``: a recommendation card: ``title``, ``author``, ``why``, ``where``, optional ``cover`` (asset).
+- ``book``: a recommendation card: ``title``; optional ``author``, ``why``, ``where``, ``cover`` (asset).
 - ``qr``: a QR card: ``title``, ``body``, ``url`` (what the code encodes), optional ``caption``.
 
 ``version`` only grows: a bookcase refuses a manifest not newer than the one it plays, so an old signed
@@ -86,7 +86,7 @@ _SCHEMA = {
     },
 }
 _validate = fastjsonschema.compile(_SCHEMA)
-_REQUIRED = {"video": ("asset",), "image": ("asset",), "book": ("title", "author"), "qr": ("title", "url")}
+_REQUIRED = {"video": ("asset",), "image": ("asset",), "book": ("title",), "qr": ("title", "url")}
 
 
 # --- the schedule's parts ------------------------------------------------------------------------

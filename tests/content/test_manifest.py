@@ -85,7 +85,7 @@ def test_anything_but_the_librarys_exact_signed_bytes_is_refused(key, spoil):
 @pytest.mark.parametrize("change, message", [
     ({"format": 2}, "does not match format"),
     ({"items": [{"id": "x", "kind": "video"}]}, "needs asset"),
-    ({"items": [{"id": "x", "kind": "book", "title": "t"}]}, "needs author"),
+    ({"items": [{"id": "x", "kind": "qr", "title": "t"}]}, "needs url"),
     ({"items": [{"id": "x", "kind": "image", "asset": "video/other.mp4"}]}, "not among the manifest's assets"),
     ({"items": [{"id": "x", "kind": "qr", "title": "t", "url": "u"}] * 2}, "unique; repeated: x"),
     ({"fallback": ["nope"]}, "fallback names items .* nope"),
