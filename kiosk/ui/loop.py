@@ -18,6 +18,7 @@ from kiosk.ui import UIError
 from kiosk.ui.fonts import Fonts
 from kiosk.ui.i18n import LANGS, catalogue
 from kiosk.ui.painter import Painter
+from kiosk.ui.power import ScreenPower
 from kiosk.ui.screens import IDLE_PAGES, STAFF_STATES, make_screens, screen_name
 from kiosk.ui.screens.base import Found, View
 from kiosk.ui.screens.promo import RECOMMENDED_TITLES, Promo
@@ -30,6 +31,7 @@ FPS = 30
 PAGE_TIMEOUT_S = 60.0        # an opened page (Find, Help) or another language goes back after this long untouched
 MAX_PIN_DIGITS = 12
 ERROR_REDRAW_S = 1.0
+MAX_RECTS = 16
 
 
 class KioskUI:
@@ -44,7 +46,7 @@ class KioskUI:
                  find: Callable[[str], list[dict]] | None = None, choose_door_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic, fonts: Fonts | None = None,
                  voice: Voice | None = None, recommended: tuple[str, ...] = RECOMMENDED_TITLES,
-                 promo: Promo | None = None) -> None:
+                 promo: Promo | None = None, power: ScreenPower | None = None) -> None:
         self.settings = settings or ScreenConfig()
         self.bookcase_name = bookcase_name
         self.fonts = fonts or Fonts.find()
@@ -55,6 +57,7 @@ class KioskUI:
         self.screens = make_screens()
         if promo is not None:
             self.screens["attract"].promo = promo
+        self.power = power                 # None: the screen is always on
         self._post, self._find = post, find
         self._snapshot = snapshot or (lambda: Snapshot(state="starting"))
         self.lang = self.settings.language
@@ -70,6 +73,8 @@ class KioskUI:
         self.painter: Painter | None = None
         self.current = "starting"          # the screen on display
         self.frames = 0                    # frames drawn
+        self.partial_frames = 0            # of which only a region (the promotional video) was redrawn
+        self.blank = False                 # the screen is powered off: nothing is drawn
         self.errors = 0                    # frames whose screen failed to draw (the fallback was shown)
         self.quit_requested = False
         self._version = 0                  # bumps when what the screen shows changes locally
@@ -77,7 +82,8 @@ class KioskUI:
         self._snap_seq = 0
         self._drawn: tuple | None = None
         self._due = 0.0
-        self._logged_errors: set[tuple[str, str]] = set()
+        self._pending: list[pygame.Rect] | None = []    # what present() must show: None = the whole frame
+        self._logged_errors: set[tuple] = set()
 
     # --- wiring ---------------------------------------------------------------------------------
 
@@ -120,6 +126,16 @@ class KioskUI:
 
     def invalidate(self) -> None:
         self._version += 1
+
+    def set_blank(self, blank: bool) -> None:
+        """The screen's power is off (True): no frame is drawn and the promotional video stops decoding.
+        Back on (False): the next frame is drawn whole and the playlist carries on where it stopped."""
+        if blank == self.blank:
+            return
+        self.blank = blank
+        if blank:
+            self._pause(self.current)
+        self.invalidate()
 
     # --- what a touch may do (kiosk.ui.screens.base.Actions) ---------------------------------------
 
@@ -187,6 +203,9 @@ class KioskUI:
         pos = self.touch.tap(event, size)
         if pos is None:
             return False
+        if self.power is not None and self.power.wake("a touch") and self.blank:
+            self.set_blank(False)
+            return True                    # the touch that wakes a dark screen presses nothing
         local = (pos[0] - self.origin[0], pos[1] - self.origin[1])
         if self.surface is None or not self.surface.get_rect().collidepoint(local):
             return False
@@ -211,7 +230,11 @@ class KioskUI:
                     chosen=self.chosen[0] if self.chosen else None, recommended=self.recommended)
 
     def render(self, force: bool = False) -> bool:
-        """Draw a frame if anything on screen changed or is due to move; True if one was drawn."""
+        """Draw a frame if anything on screen changed or is due to move; True if one was drawn.
+
+        When nothing but the screen's own animation is due (same snapshot, screen, language, page and
+        size), a screen with ``update(p, v)`` redraws only the region that moves (the promotional video);
+        ``present()`` then shows just those rects."""
         now = self.clock()
         snap = self._snapshot()
         if snap is not self._snap:
@@ -219,13 +242,23 @@ class KioskUI:
             self._snap_seq += 1
             self._on_snapshot(old, snap)
         self._expire(now)
+        self._power_step(snap)
         name = screen_name(snap, self.page)
         if name == "fallback" and ("state", snap.state) not in self._logged_errors:
             self._logged_errors.add(("state", snap.state))
             LOGGER.warning("no screen for the flow state %r; showing the plain fallback screen", snap.state)
-        key = (self._snap_seq, name, self._version, self.surface.get_size())
-        if not force and key == self._drawn and now < self._due:
+        if self.blank:
             return False
+        key = (self._snap_seq, name, self._version, self.surface.get_size())
+        if not force and key == self._drawn:
+            if now < self._due:
+                return False
+            if self.current == name:
+                partial = self._update(name, now)
+                if partial is not None:
+                    return partial
+        if name != self.current:
+            self._pause(self.current)
         view = self.view(now)
         self.painter.begin(self.surface)
         try:
@@ -241,8 +274,59 @@ class KioskUI:
             self._fallback(view)
         self._drawn = key
         self._due = now + delay if delay is not None else math.inf
+        self._pending = None
         self.frames += 1
         return True
+
+    def _power_step(self, snap: Snapshot) -> None:
+        """Lit within the screen's hours, while anyone is at the bookcase (a card, a session, staff) and for
+        ``wake_s`` after; dark otherwise. A backend that fails never stops the screen (ScreenPower logs it)."""
+        if self.power is None:
+            return
+        try:
+            if snap.state not in ("idle", "starting"):
+                self.power.wake(f"someone at the bookcase ({snap.state})")
+            self.set_blank(not self.power.tick())
+        except Exception:
+            LOGGER.exception("screen power control failed; the screen stays on")
+            self.power = None
+            self.set_blank(False)
+
+    def _update(self, name: str, now: float) -> bool | None:
+        """Redraw only what moves on the screen on display; None if it cannot (a full draw is needed)."""
+        update = getattr(self.screens[name], "update", None)
+        if update is None:
+            return None
+        try:
+            found = update(self.painter, self.view(now))
+        except Exception as exc:
+            if (name, "update", type(exc).__name__) not in self._logged_errors:
+                self._logged_errors.add((name, "update", type(exc).__name__))
+                LOGGER.exception("the %s screen failed to update; drawing it whole", name)
+            return None
+        if found is None:
+            return None
+        rects, delay = found
+        self._due = now + delay if delay is not None else math.inf
+        if not rects:
+            return False
+        if self._pending is not None and self.window is not None:
+            self._pending.extend(rects)
+            if len(self._pending) > MAX_RECTS:          # frames drawn and never presented: show it all
+                self._pending = None
+        self.frames += 1
+        self.partial_frames += 1
+        return True
+
+    def _pause(self, name: str) -> None:
+        """The screen ``name`` goes off the display: let it stop what it animates."""
+        pause = getattr(self.screens.get(name), "pause", None)
+        if pause is None:
+            return
+        try:
+            pause()
+        except Exception:
+            LOGGER.exception("the %s screen failed to pause", name)
 
     def _fallback(self, view: View) -> None:
         self.painter.begin(self.surface)
@@ -254,9 +338,14 @@ class KioskUI:
             self.surface.fill((255, 255, 255))
 
     def present(self) -> None:
-        """Show the drawn frame (when this UI owns the window)."""
+        """Show the drawn frame (when this UI owns the window): all of it, or only the rects updated."""
         if self.window is not None:
-            pygame.display.flip()
+            if self._pending is None:
+                pygame.display.flip()
+            elif self._pending:
+                ox, oy = self.origin
+                pygame.display.update([r.move(ox, oy) for r in self._pending])
+        self._pending = []
 
     def step(self) -> bool:
         """One turn of the loop: events, then a frame if needed. True if a frame was drawn."""
@@ -284,6 +373,13 @@ class KioskUI:
             tick.tick(FPS)
 
     def close(self) -> None:
+        for screen in self.screens.values():
+            close = getattr(screen, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    LOGGER.exception("the %s screen failed to close", screen.name)
         self.voice.close()
         if self.window is not None:
             pygame.display.quit()

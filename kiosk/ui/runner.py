@@ -12,12 +12,17 @@ import signal
 import threading
 import time
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from kiosk.config import Config
+from kiosk.content.manifest import public_key
+from kiosk.content.store import ContentStore
 from kiosk.core import events as ev
 from kiosk.core.snapshot import Snapshot
 from kiosk.ui import UIError
 from kiosk.ui.loop import KioskUI
+from kiosk.ui.power import ScreenPower
+from kiosk.ui.screens.playlist import Playlist
 
 LOGGER = logging.getLogger(__name__)
 
@@ -37,10 +42,20 @@ class Core(Protocol):
 
 
 def build_ui(config: Config) -> KioskUI:
-    """Fonts and sounds from the config's [screen], the window not yet open; raises kiosk.ui.UIError (a
-    missing CJK font: an installation fault that no retry mends)."""
+    """Fonts and sounds from the config's [screen], the library's content in the promotional region, screen
+    power by [screen] on_hours; the window not yet open. Raises kiosk.ui.UIError (a missing CJK font: an
+    installation fault that no retry mends)."""
+    tz = ZoneInfo(config.content.timezone)
     return KioskUI(config.screen, bookcase_name=config.bookcase.name,
-                   choose_door_s=config.session.choose_door_timeout_s)
+                   choose_door_s=config.session.choose_door_timeout_s, promo=content_promo(config),
+                   power=ScreenPower(config.screen, tz))
+
+
+def content_promo(config: Config) -> Playlist:
+    """The promotional region: the signed content installed in the bookcase's content folder (kept there by
+    kiosk.sync.content), or the built-in cards while there is none."""
+    keys = tuple(public_key(k) for k in config.content.public_keys)
+    return Playlist(ContentStore(config.content_dir, keys), ZoneInfo(config.content.timezone))
 
 
 def open_ui(config: Config) -> KioskUI:

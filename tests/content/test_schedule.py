@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -140,7 +140,7 @@ def test_the_playlist_is_the_top_priority_of_what_is_scheduled(items, fallback_i
         return
     top = max(it["priority"] for it in live)
     assert [i.id for i in chosen] == [it["id"] for it in live if it["priority"] == top]   # manifest order
-    assert set(i.id for i in scheduled(m.items, at)) == {it["id"] for it in live}
+    assert {i.id for i in scheduled(m.items, at)} == {it["id"] for it in live}
 
 
 @settings(max_examples=100, deadline=None)
@@ -174,7 +174,7 @@ def test_a_priority_notice_displaces_the_everyday_items_only_while_it_runs():
 def test_the_schedule_runs_on_the_bookcases_local_time_not_utc():
     m = parse(manifest([{"id": "sat", "kind": "qr", "title": "t", "url": "u", "when": {"days": ["sat"]}}],
                        fallback=[]))
-    friday_utc = datetime(2026, 12, 4, 16, 30, tzinfo=timezone.utc)   # Saturday 00:30 in Shanghai
+    friday_utc = datetime(2026, 12, 4, 16, 30, tzinfo=UTC)   # Saturday 00:30 in Shanghai
     assert playlist(m, friday_utc) == ()
     assert [i.id for i in playlist(m, friday_utc.astimezone(SHANGHAI))] == ["sat"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -64,7 +64,7 @@ def test_a_tap_at_night_wakes_the_screen_for_wake_s_then_it_sleeps_again():
 
 
 def test_hours_are_the_bookcases_local_time():
-    utc_13h = datetime(2026, 12, 1, 13, 0, tzinfo=timezone.utc)          # 21:00 in Shanghai
+    utc_13h = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)          # 21:00 in Shanghai
     p, _ = power(at=utc_13h)
     assert p.tick()
     p, _ = power(at=utc_13h + timedelta(hours=1, minutes=30))           # 22:30 in Shanghai
@@ -136,3 +136,66 @@ def test_bad_power_settings_name_the_key(tmp_path, text, key, words):
     with pytest.raises(ConfigError) as err:
         _with(tmp_path, text)
     assert err.value.key == key and words in err.value.message
+
+
+# --- the screen follows its power --------------------------------------------------------------
+
+def night_ui(fonts, holder, recorder):
+    from tests.ui.support import window_ui
+    p, clocks = power(at=datetime(2026, 12, 1, 21, 59, 30, tzinfo=SHANGHAI))
+    ui = window_ui(fonts, holder, post=recorder, clock=clocks.mono, power=p, size=(540, 960))
+    return ui, p, clocks
+
+
+def test_dark_outside_the_hours_and_the_waking_touch_presses_nothing(fonts):
+    from kiosk.core.snapshot import Snapshot
+    from tests.ui.support import Holder, Recorder, finger
+    holder, recorder = Holder(Snapshot(state="idle", doors_in_service=(1, 2))), Recorder()
+    ui, p, clocks = night_ui(fonts, holder, recorder)
+    try:
+        assert ui.step() and not ui.blank
+        clocks.advance(60)                                   # 22:00:30
+        frames = ui.frames
+        ui.step()
+        assert ui.blank and p.backend.calls == [False] and ui.frames == frames
+        finger(ui, "return")                                 # on the dark screen, where the button was
+        ui.step()
+        assert not ui.blank and p.backend.calls == [False, True]
+        assert recorder.events == []                         # woken, not pressed
+        assert ui.frames > frames                            # drawn again at once
+        finger(ui, "return")
+        ui.step()
+        assert [type(e).__name__ for e in recorder.events] == ["ReturnStart"]
+        clocks.advance(p.wake_s)
+        ui.step()
+        assert ui.blank and p.backend.calls == [False, True, False]
+    finally:
+        ui.close()
+
+
+def test_a_card_wakes_the_dark_screen_and_a_session_keeps_it_lit(fonts):
+    from kiosk.core.snapshot import Snapshot
+    from tests.ui.support import Holder, Recorder
+    holder, recorder = Holder(Snapshot(state="idle", doors_in_service=(1, 2))), Recorder()
+    ui, p, clocks = night_ui(fonts, holder, recorder)
+    try:
+        clocks.advance(60)
+        ui.step()
+        assert ui.blank
+        holder.snap = Snapshot(state="choosing", reason="welcome", may_borrow=3, limit=15, doors_in_service=(1,))
+        ui.step()
+        assert not ui.blank and ui.current == "choosing"
+        holder.snap = Snapshot(state="door_open", door=1, may_borrow=3, limit=15)
+        for _ in range(3):                                   # a long session: lit all through it
+            clocks.advance(p.wake_s)
+            ui.step()
+            assert not ui.blank
+        holder.snap = Snapshot(state="idle", doors_in_service=(1, 2))
+        clocks.advance(p.wake_s - 1)
+        ui.step()
+        assert not ui.blank
+        clocks.advance(1)
+        ui.step()
+        assert ui.blank
+    finally:
+        ui.close()

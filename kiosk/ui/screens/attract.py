@@ -51,6 +51,22 @@ class Attract(Screen):
         p.button(cells[3], v.cat.t("common.lang_switch"), "lang2", v.act.toggle_lang, style="secondary")
         return earliest(delay)
 
+    def update(self, p: Painter, v: View) -> tuple[list[pygame.Rect], float | None] | None:
+        """Between full draws only the promotional region moves (see Promo); None: draw the whole screen."""
+        update = getattr(self.promo, "update", None)
+        return update(p, v) if update is not None else None
+
+    def pause(self) -> None:
+        """The screen is off or another screen is up: the promotional region stops (a video stops decoding)."""
+        pause = getattr(self.promo, "pause", None)
+        if pause is not None:
+            pause()
+
+    def close(self) -> None:
+        close = getattr(self.promo, "close", None)
+        if close is not None:
+            close()
+
     @staticmethod
     def _note(p: Painter, rect: pygame.Rect, v: View) -> None:
         """A chosen door waiting for a card, or the doors that are out of service."""

@@ -1,7 +1,7 @@
-"""The attract screen's promotional region: for now a rotating card of the library's own facts.
+"""The attract screen's promotional region: what fills it (``Promo``) and the built-in cards of library facts.
 
-The region is a rect on the attract screen; whatever fills it implements ``Promo`` (a later issue puts the
-library's signed video playlist here).
+The region is a rect on the attract screen; whatever fills it implements ``Promo``. The library's signed
+playlist (kiosk.ui.screens.playlist) plays there, and falls back to these cards when it has nothing to play.
 """
 
 from __future__ import annotations
@@ -28,6 +28,15 @@ CARDS = ("recommend", "anywhere", "digital", "wechat", "programmes", "legal")
 
 
 class Promo(Protocol):
+    """Fills the region. It may also have, and the attract screen then uses:
+
+    - ``update(p, v) -> (list[pygame.Rect], float | None) | None``: move on between full draws by changing
+      only pixels inside the rect of the last ``draw`` (a video's next frame); returns the rects changed and
+      the seconds until the next update, or None when the region needs a full ``draw``;
+    - ``pause()``: the region is off screen (the screen blanked, or another screen up) until the next draw;
+    - ``close()``: release what it holds (decoder threads); a later draw may start again.
+    """
+
     def draw(self, p: Painter, rect: pygame.Rect, v: View) -> float | None:
         """Fill ``rect``; return seconds until the next frame is needed (None: only on change)."""
 
