@@ -217,6 +217,26 @@ def test_a_file_that_will_not_play_is_skipped_and_logged_once(tmp_path, library,
     assert "damaged" in next(m for m in lines if "'half'" in m)
 
 
+def test_a_file_mended_in_new_content_plays_again(tmp_path, library, screen, caplog):
+    library.publish([video("a", "video/a.mp4"), video("b", "video/b.mp4")],
+                    {"video/a.mp4": make_junk(tmp_path / "junk.mp4"),
+                     "video/b.mp4": make_clip(tmp_path / "b.mp4", GREEN, seconds=0.5)})
+    clock = Clock()
+    playlist = Playlist(library.store, TZ, wallclock=clock.wall)
+    ui = screen(playlist, clock)
+    watch = Watch(ui, playlist, {"red": RED, "green": GREEN})
+    with caplog.at_level(logging.WARNING, logger=LOGGER_NAME):
+        start = clock.now
+        run(ui, clock, lambda: clock.now > start + 2, watch)      # b loops four times; a never plays
+        assert watch.seen == ["green"]
+        # The library sends the same item and path again, with a good file this time.
+        library.publish([video("a", "video/a.mp4"), video("b", "video/b.mp4")],
+                        {"video/a.mp4": make_clip(tmp_path / "a.mp4", RED, seconds=0.5),
+                         "video/b.mp4": make_clip(tmp_path / "b.mp4", GREEN, seconds=0.5)})
+        run(ui, clock, lambda: "red" in watch.seen, watch)
+    assert len([r for r in caplog.records if r.name == LOGGER_NAME]) == 1
+
+
 def fact_card(ui: KioskUI) -> str | None:
     """The title of the built-in fact card on screen, if one is."""
     titles = {catalogue(ui.lang).t(f"promo.{card}_title") for card in CARDS}

@@ -64,7 +64,7 @@ class Playlist:
         self._after: str | None = None          # the next item follows this one (None: start from the first)
         self._cut = False                        # new content: the item on screen gives way once it can
         self._waiting = False                    # the current item is over; the next one is not ready yet
-        self._bad: set[tuple[str, str]] = set()  # (item id, file) known not to play: skipped without a word
+        self._bad: set[tuple[str, str]] = set()  # (item id, file) known not to play in this content: skipped quietly
         self._t = 0.0                            # play time: stands still while paused
         self._seen: float | None = None
         self._rect: pygame.Rect | None = None
@@ -194,6 +194,7 @@ class Playlist:
         self._next = None
         self._after = None
         self._cut = self._cur is not None
+        self._bad.clear()                        # new content: every file gets its chance (and its log line)
 
     def _items(self) -> tuple[Item, ...]:
         if self._installed is None:
