@@ -13,6 +13,8 @@ from typing import Callable
 
 from kiosk import __version__
 from kiosk.config import Config
+from kiosk.content.manifest import public_key
+from kiosk.content.store import ContentStore
 from kiosk.core import events as ev
 from kiosk.core.flow import Flow
 from kiosk.core.snapshot import Diagnostics, Snapshot
@@ -28,6 +30,7 @@ from kiosk.intents import IntentServer
 from kiosk.sdnotify import Notifier
 from kiosk.store.ledger import Store
 from kiosk.store.seed import seed_demo
+from kiosk.sync.content import ContentUpdater
 from kiosk.sync.events import SyncEvent
 from kiosk.sync.service import FleetSync
 
@@ -91,7 +94,12 @@ class App:
         self.intents = IntentServer(config.intent_socket, self.post, lambda: self.snapshot) \
             if config.intent_socket else None
         self._finder: Store | None = None       # the screen's read-only view of the database (see find)
-        self.sync = FleetSync(config, self.store, self.post) if config.mqtt else None   # None: offline bookcase
+        # The large screen's signed content: none is accepted (the built-in cards show) without the library's keys.
+        self.content_store = ContentStore(config.content_dir, tuple(public_key(k) for k in config.content.public_keys))
+        self.content = ContentUpdater(config, self.content_store) if config.content.public_keys else None
+        self.sync = FleetSync(config, self.store, self.post, on_content=self.content.announce if self.content else None,
+                              content_status=self.content.status if self.content else None) \
+            if config.mqtt else None   # None: offline bookcase
         self._finder_lock = threading.Lock()
 
     # --- threads post, the core loop consumes --------------------------------------------------
@@ -122,6 +130,8 @@ class App:
             self.card_reader.start()
         if self.intents:
             self.intents.start()
+        if self.content:
+            self.content.start()
         if self.sync:
             self._sync_step(self.sync.start)
         self.notifier.ready(f"serving {len(self.config.doors)} doors")
@@ -215,6 +225,11 @@ class App:
                 LOGGER.exception("error while closing %s", type(part).__name__)
         if self.sync:
             self._sync_step(self.sync.close)
+        if self.content:
+            try:
+                self.content.close()
+            except Exception:
+                LOGGER.exception("error while stopping the content updater")
         self.store.close()
         with self._finder_lock:
             if self._finder is not None:

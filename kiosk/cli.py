@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from kiosk import __version__, admin
+from kiosk.content import cli as content_cli
 from kiosk.sync import cli as sync_cli
 
 EXAMPLES = """examples:
@@ -19,7 +20,7 @@ EXAMPLES = """examples:
   kiosk ledger --config config/demo.toml
   kiosk tag decode 11010130...               (32 bytes of tag memory as hex)
   kiosk tag encode --barcode MH20200001 --isil CN-310112 --country CN
-""" + admin.EXAMPLES + sync_cli.EXAMPLES
+""" + admin.EXAMPLES + sync_cli.EXAMPLES + content_cli.EXAMPLES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     admin.register(sub, COMMANDS)
     sync_cli.register(sub, COMMANDS)
+    content_cli.register(sub, COMMANDS)
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)

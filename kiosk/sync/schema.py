@@ -8,6 +8,9 @@ Every event on ``<root>bookcase/<id>/event`` carries the envelope of DESIGN.md Â
 plus the fields of its type below. Extra fields are allowed (additive changes stay version 1); a
 different ``v``, an unknown ``type`` or a missing or mistyped field is refused with a ``MessageError``
 whose ``reason`` is one of ``REASONS`` and whose text an operator can read.
+
+The library's content announcement on ``<root>central/content`` is smaller: ``{"v": 1, "version": <n>}``
+and optionally ``"url"`` (the content folder, http(s), ending in "/"); see ``check_content``.
 """
 
 from __future__ import annotations
@@ -94,7 +97,10 @@ MESSAGE_SCHEMAS: dict[str, dict] = {
                        "type": {"const": "state"}, "online": {"type": "boolean"}, "name": _TEXT,
                        "version": {"type": "string", "maxLength": 32}, "outbox_depth": _COUNT,
                        "last_sync": _null(_TS), "reason": _TEXT,
-                       "counters": {"type": "object", "additionalProperties": _COUNT, "maxProperties": 64}}},
+                       "counters": {"type": "object", "additionalProperties": _COUNT, "maxProperties": 64},
+                       "content": {"type": "object", "required": ["version"],
+                                   "properties": {"version": _COUNT, "last_result": _null({"type": "string"}),
+                                                  "last_error": _null(_TEXT), "refused": _COUNT}}}},
     "holdings": {
         "type": "object",
         "required": ["v", "id", "bookcase", "ts", "type", "items"],
@@ -120,6 +126,12 @@ MESSAGE_SCHEMAS: dict[str, dict] = {
                            "properties": {"event": _UUID, "seq": {"type": "integer", "minimum": 1},
                                           "status": {"enum": ["applied", "rejected", "duplicate"]},
                                           "reason": _TEXT}}}}},
+    "content": {
+        "type": "object",
+        "required": ["v", "version"],
+        "properties": {"v": {"const": VERSION},
+                       "version": {"type": "integer", "minimum": 1, "maximum": 2 ** 53},
+                       "url": {"type": "string", "pattern": "^https?://[^\\s]+/$", "maxLength": 1000}}},
 }
 
 _ENVELOPE_SCHEMA = {"type": "object", "required": list(_ENVELOPE),
@@ -169,6 +181,8 @@ def _run(check: Callable[[Any], Any], msg: dict) -> None:
         check(msg)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise MessageError("invalid", exc.message.replace("data.", "", 1).replace("data ", "", 1)) from None
+    if "ts" not in msg:
+        return                          # only the content announcement goes without (its schema says so)
     # RFC 3339 allows what Python's fromisoformat refuses (a lower-case t or z), and times at the ends of the
     # calendar that cannot be moved to UTC (0001-01-01T00:00+14:00): the store compares times in UTC, so
     # every time must parse and convert here, or a message that can never be applied would come back forever.
@@ -194,6 +208,13 @@ def check_message(kind: str, msg: dict) -> dict:
     if msg.get("type") != kind:
         raise MessageError("unknown_type", f"type {str(msg.get('type'))[:40]!r} where {kind!r} belongs")
     _run(_MESSAGES[kind], msg)
+    return msg
+
+
+def check_content(msg: dict) -> dict:
+    """The library's content announcement: version, then its schema."""
+    _version(msg)
+    _run(_MESSAGES["content"], msg)
     return msg
 
 

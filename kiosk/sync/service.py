@@ -5,7 +5,9 @@ calls ``pump`` after every other event. Everything here runs on the core loop's 
 writer; the paho threads in kiosk.sync.link only post events. Besides the outbox relay and replication
 in, it keeps two retained messages: ``state`` (online/offline, version, outbox depth, last sync, counters;
 the last will says offline) and ``holdings`` (what the bookcase holds, after each session), and tells the
-flow when the link goes up or down (``SyncState``) so it can apply the offline rules.
+flow when the link goes up or down (``SyncState``) so it can apply the offline rules. The library's
+retained content announcement is checked here and handed to ``on_content`` (the content updater, which
+only takes note and returns: the download runs on its own thread).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from kiosk.sync.events import LinkDown, LinkUp, Published, Received, SyncEvent
 from kiosk.sync.link import Link
 from kiosk.sync.relay import Relay
 from kiosk.sync.replication import OWN, Replicator
-from kiosk.sync.topics import Topics
+from kiosk.sync.topics import CONTENT, Topics
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,8 +45,14 @@ class FleetSync:
     """Outbox relay, replication in, state and holdings, for one bookcase. Core loop only."""
 
     def __init__(self, config: Config, store: Store, post: Callable[[object], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_content: Callable[[dict], None] | None = None,
+                 content_status: Callable[[], dict] | None = None) -> None:
+        """``on_content(announcement)``: called on the core loop for each valid content announcement; it must
+        not block. ``content_status()``: the content updater's status, reported in the retained state."""
         assert config.mqtt is not None
+        self.on_content = on_content
+        self.content_status = content_status
         self.cfg = config.mqtt
         self.id = config.bookcase.id
         self.name = config.bookcase.name
@@ -131,6 +139,10 @@ class FleetSync:
         self.post(ev.SyncState(False, self.last_sync))
 
     def _received(self, event: Received) -> None:
+        where = self.topics.parse(event.topic)
+        if where is not None and where[0] == CONTENT:
+            self._content(event)
+            return
         try:
             outcome = self.inbound.receive(event.topic, event.payload)
         except Exception:
@@ -142,6 +154,30 @@ class FleetSync:
         if outcome != OWN:
             self._synced()
             self._dirty = True
+
+    def _content(self, event: Received) -> None:
+        """The library's content announcement: refused and counted like any bad input, else handed over."""
+        self.link.ack(event.gen, event.mid, event.qos)      # nothing is written here: nothing to redeliver
+        if not event.payload:
+            LOGGER.info("bookcase %s: the library cleared its content announcement", self.id)
+            return
+        try:
+            msg = schema.check_content(schema.decode(event.payload, self.cfg.max_payload_kb * 1024))
+        except schema.MessageError as exc:
+            self.inbound._refuse(event.topic, exc)     # the same counter and log line as every bad message
+            self._dirty = True
+            return
+        self.counters["content_announcements"] += 1
+        self._synced()
+        if self.on_content is None:
+            LOGGER.info("bookcase %s: content version %d announced; ignored ([content] public_keys is not set)",
+                        self.id, msg["version"])
+            return
+        try:
+            self.on_content(msg)
+        except Exception:
+            LOGGER.exception("bookcase %s: the content announcement (version %d) could not be handed over; "
+                             "the periodic check will find it", self.id, msg["version"])
 
     def _synced(self) -> None:
         self.last_sync = replica.now_iso()
@@ -173,7 +209,8 @@ class FleetSync:
 
     def _publish_state(self, now: float) -> None:
         depth = replica.outbox_depth(self.store.db)
-        key = (depth, tuple(sorted(self.counters.items())))
+        content = self._content_state()
+        key = (depth, tuple(sorted(self.counters.items())), tuple(sorted(content.items())) if content else None)
         if key == self._state_sent and now - self._state_at < STATE_HEARTBEAT_S:
             return
         body = self._state(True)
@@ -203,8 +240,19 @@ class FleetSync:
                "last_sync": self.last_sync, "counters": dict(sorted(self.counters.items()))}
         if reason:
             msg["reason"] = reason
+        content = self._content_state()
+        if content:
+            msg["content"] = content
         schema.check_message("state", msg)
         return schema.encode(msg)
+
+    def _content_state(self) -> dict | None:
+        """What the state message says of the screen content: the version playing and the last attempt."""
+        if self.content_status is None:
+            return None
+        st = self.content_status()
+        return {"version": st["installed_version"], "last_result": st["last_result"],
+                "last_error": (st["last_error"] or "")[:300] or None, "refused": st["refused"]}
 
     def _save(self) -> None:
         replica.save_meta(self.store.db, dict(self.counters), self.last_sync)

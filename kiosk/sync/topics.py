@@ -5,6 +5,7 @@
     <root>bookcase/<id>/holdings    retained: what the bookcase holds now
     <root>central/patron/<key>      retained, from the library's gateway: a patron's status
     <root>central/ack/<id>          from the gateway: which of our events it applied or rejected
+    <root>central/content           retained, from the library: the newest signed screen content (version, url)
 
 ``<root>`` is ``citybook/v1/<library>/`` unless the config says otherwise.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-EVENT, STATE, HOLDINGS, PATRON, ACK = "event", "state", "holdings", "patron", "ack"
+EVENT, STATE, HOLDINGS, PATRON, ACK, CONTENT = "event", "state", "holdings", "patron", "ack", "content"
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,19 @@ class Topics:
     def ack(self, bookcase: str | None = None) -> str:
         return f"{self.root}central/ack/{bookcase or self.bookcase}"
 
+    def content(self) -> str:
+        return f"{self.root}central/{CONTENT}"
+
     def subscriptions(self, every_retained: bool = False) -> list[tuple[str, SubscribeOptions]]:
         """What a bookcase reads, all at QoS 1. noLocal: our own events do not come back to us.
 
         Retained messages (holdings, patron statuses) come with a new subscription only, not each time the
         link subscribes again to a session the broker kept: that session has queued every change since.
         ``every_retained``: send them all anyway — for a database that has never synced (a new or replaced
-        SD card) whose bookcase id still has a session on the broker."""
+        SD card) whose bookcase id still has a session on the broker.
+
+        The content announcement is one small message that only says which version is newest: it comes on
+        every subscription, so a bookcase whose content was wiped learns of it again at once."""
         retained = SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE if every_retained else \
             SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
         return [
@@ -52,13 +59,17 @@ class Topics:
             (self.holdings("+"), SubscribeOptions(qos=1, noLocal=True, retainHandling=retained)),
             (self.patron("+"), SubscribeOptions(qos=1, retainHandling=retained)),
             (self.ack(), SubscribeOptions(qos=1, retainHandling=retained)),
+            (self.content(), SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE)),
         ]
 
     def parse(self, topic: str) -> tuple[str, str] | None:
-        """``(kind, who)`` for a topic this bookcase reads — who is a bookcase id or a patron key — else None."""
+        """``(kind, who)`` for a topic this bookcase reads — who is a bookcase id, a patron key, or "" for the
+        content announcement — else None."""
         if not topic.startswith(self.root):
             return None
         parts = topic[len(self.root):].split("/")
+        if parts == ["central", CONTENT]:
+            return CONTENT, ""
         if len(parts) != 3 or not all(parts):
             return None
         if parts[0] == "bookcase" and parts[2] in (EVENT, HOLDINGS):

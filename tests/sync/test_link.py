@@ -50,8 +50,11 @@ def test_retained_messages_on_new_subscriptions_only_unless_asked():
     usual, fresh = topics.subscriptions(), topics.subscriptions(every_retained=True)
     assert [t for t, _ in usual] == [t for t, _ in fresh] == [
         "citybook/v1/minhang/bookcase/+/event", "citybook/v1/minhang/bookcase/+/holdings",
-        "citybook/v1/minhang/central/patron/+", "citybook/v1/minhang/central/ack/MH-0001"]
-    assert {o.retainHandling for _, o in usual} == {SubscribeOptions.RETAIN_SEND_IF_NEW_SUB}
+        "citybook/v1/minhang/central/patron/+", "citybook/v1/minhang/central/ack/MH-0001",
+        "citybook/v1/minhang/central/content"]
+    assert {o.retainHandling for _, o in usual[:4]} == {SubscribeOptions.RETAIN_SEND_IF_NEW_SUB}
     assert {o.retainHandling for _, o in fresh} == {SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE}
+    # The content announcement is one small message: it comes with every subscription.
+    assert usual[4][1].retainHandling == SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
     assert all(o.QoS == 1 for _, o in usual)
-    assert [o.noLocal for _, o in usual] == [True, True, False, False]
+    assert [o.noLocal for _, o in usual] == [True, True, False, False, False]

@@ -107,14 +107,15 @@ def test_acl_example_with_passwords(tmp_path, passwords):
         assert publish(broker.port, ROOT_TOPIC + "bookcase/MH-B/event", loan("MH-B"), **as_a).value == NOT_AUTHORIZED
         assert publish(broker.port, ROOT_TOPIC + "bookcase/MH-B/state", b"{}", **as_a).value == NOT_AUTHORIZED
         assert publish(broker.port, ROOT_TOPIC + "central/patron/" + "a" * 32, b"{}", **as_a).value == NOT_AUTHORIZED
+        assert publish(broker.port, ROOT_TOPIC + "central/content", b"{}", **as_a).value == NOT_AUTHORIZED
         assert publish(broker.port, ROOT_TOPIC + "bookcase/MH-A/event", loan("MH-A"), **as_a).value < 0x80
         # ... and reads what it needs, not B's acks or state (Mosquitto 2.0 grants the subscription and then
         # delivers nothing the ACL does not let it read).
         ok = [ROOT_TOPIC + t for t in ("bookcase/+/event", "bookcase/+/holdings", "central/patron/+",
-                                       "central/ack/MH-A")]
+                                       "central/ack/MH-A", "central/content")]
         assert all(c < 0x80 for c in subscribe_codes(broker.port, ok, **as_a))
         nosy = Watcher(broker.port, (ROOT_TOPIC + "central/ack/MH-B", ROOT_TOPIC + "bookcase/MH-B/state",
-                                     ROOT_TOPIC + "central/ack/MH-A"), **as_a)
+                                     ROOT_TOPIC + "central/ack/MH-A", ROOT_TOPIC + "central/content"), **as_a)
         try:
             nosy.wait_connected()
             as_b = {"username": "MH-B", "password": users["MH-B"]}
@@ -122,7 +123,10 @@ def test_acl_example_with_passwords(tmp_path, passwords):
             assert publish(broker.port, ROOT_TOPIC + "bookcase/MH-B/state", b"{}", **as_b).value < 0x80
             assert publish(broker.port, ROOT_TOPIC + "central/ack/MH-B", b"{}", **as_gateway).value < 0x80
             assert publish(broker.port, ROOT_TOPIC + "central/ack/MH-A", b"{}", **as_gateway).value < 0x80
-            wait_for(lambda: nosy.on("central/ack/MH-A"), 10, "A's own ack")
+            assert publish(broker.port, ROOT_TOPIC + "central/content", b'{"v": 1, "version": 5}',
+                           **as_gateway).value < 0x80
+            wait_for(lambda: nosy.on("central/ack/MH-A") and nosy.on("central/content"), 10,
+                     "A's own ack and the library's content announcement")
             assert nosy.on("central/ack/MH-B") == [] and nosy.on("bookcase/MH-B/state") == []
         finally:
             nosy.close()
