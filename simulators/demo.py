@@ -8,6 +8,9 @@ tester panel (simulators/demo_panel.py): cards, books and doors at a click or a 
 When Mosquitto is installed (and unless --offline) the bookcase joins a demo fleet: a broker on a free port
 with the fleet's ACL and a second, headless bookcase; the story then returns a book borrowed here at the
 other bookcase (通借通还) and shows both ledgers agreeing.
+
+The large screen plays the library's signed demo content (simulators/demo_content.py), and the story ends
+with the library publishing an update that the bookcase verifies and swaps in.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ import time
 from pathlib import Path
 
 from kiosk.config import ConfigError, load_config
+from kiosk.content.manifest import public_key
+from kiosk.content.store import ContentStore
 from kiosk.core.policy import card_hint
 from kiosk.demodata import demo_books
 from kiosk.intents import send
 from kiosk.store.ledger import Store
 from simulators.bookcase import SimulatedBookcase
+from simulators.demo_content import ContentError, DemoContent
 from simulators.fleet.bookcases import carry, toml_value
 from simulators.fleet.broker import BrokerError, find_mosquitto
 from simulators.fleet.demo import Member
@@ -56,6 +62,8 @@ class Demo:
         self.fleet_dir = self.cfg.data_dir.parent / "fleet"
         self.stage = FleetStage(self.fleet_dir, [self.cfg.bookcase.id, PEER_ID]) if fleet else None
         self.peer: Member | None = None
+        self.content = DemoContent(self.cfg.data_dir.parent)
+        self.content_ready = False
 
     def say(self, text: str) -> None:
         print(f"\n\033[1;36m▶ {text}\033[0m" if sys.stdout.isatty() else f"\n>> {text}", flush=True)
@@ -87,21 +95,40 @@ class Demo:
         self.say(f"Starting the simulated bookcase {self.cfg.bookcase.id} ({self.cfg.bookcase.name}): "
                  f"{len(self.cfg.doors)} doors, a lock board, an RFID reader bus and a scanner on ptys in {self.link_dir}")
         self.sim.start()
+        extra = self._prepare_content()
+        if self.stage is not None:
+            extra += self._start_broker()
+        self.run_config = self.config_path.with_name(f".{self.config_path.stem}.run.toml")
+        self.run_config.write_text(
+            f"# Written by `make demo` for one run: {self.config_path.name} with the demo's content server"
+            f"{' and broker' if self.stage else ''}.\n" + self.config_path.read_text(encoding="utf-8") + extra,
+            encoding="utf-8")
+        self.cfg = load_config(self.run_config)
         if self.stage is not None:
             self._join_fleet()
 
-    def _join_fleet(self) -> None:
+    def _prepare_content(self) -> str:
+        self.say(f"Drawing the large screen's demo content with ffmpeg ({self.content.folder}), signing it with a "
+                 "demo key and serving it over HTTP, as the library would")
+        try:
+            section = self.content.prepare()
+        except ContentError as exc:
+            print(f"demo: no screen content ({exc}); the screen shows its built-in cards", flush=True)
+            return ""
+        self.content_ready = True
+        self.say(f"Content version {self.content.version}: {self.content.items()} items, served at "
+                 f"{self.content.server.url}")
+        return section
+
+    def _start_broker(self) -> str:
         shutil.rmtree(self.fleet_dir, ignore_errors=True)
         self.stage.start()
         self.say(f"Starting Mosquitto on port {self.stage.port} with the fleet's ACL "
                  "(config/mosquitto/citybook.acl): each bookcase may publish under its own id only")
         mqtt = self.stage.mqtt_settings(self.cfg.bookcase.id)
-        self.run_config = self.config_path.with_name(f".{self.config_path.stem}.fleet.toml")
-        self.run_config.write_text(
-            f"# Written by `make demo` for one run: {self.config_path.name} joined to the demo broker.\n"
-            + self.config_path.read_text(encoding="utf-8")
-            + "\n[mqtt]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in mqtt.items()), encoding="utf-8")
-        self.cfg = load_config(self.run_config)
+        return "\n[mqtt]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in mqtt.items())
+
+    def _join_fleet(self) -> None:
         # One library, one patron-key secret: a loan here counts against the same patron there.
         self.peer = Member(self.fleet_dir / PEER_ID, PEER_ID, PEER_NAME, PEER_FIRST_ITEM,
                            self.stage.mqtt_settings(PEER_ID), secret=self.cfg.secret)
@@ -157,6 +184,26 @@ class Demo:
                  f"here, {self.view.outbox_depth()} events waiting for the fleet")
         if self.peer is not None:
             self.find_elsewhere()
+        if self.content_ready:
+            self.publish_content()
+
+    def installed_content(self) -> int:
+        keys = tuple(public_key(k) for k in self.cfg.content.public_keys)
+        return ContentStore(self.cfg.content_dir, keys).current_version()
+
+    def publish_content(self) -> None:
+        """The library signs a new-book notice into its content; the bookcase verifies it and swaps it in."""
+        self.wait(lambda: self.installed_content() == self.content.version, "the first screen content")
+        version = self.content.publish_notice(self.cfg.content.timezone)
+        if self.stage is not None:
+            how = f"announced on the broker ({self.stage.announce(self.content.server.url, version, self.cfg.library)})"
+        else:
+            how = f"the bookcase asks the library's server every {self.cfg.content.check_interval_s} s"
+        self.say(f"The library publishes screen content version {version}: a new-book notice at priority 10, "
+                 f"{how}")
+        self.wait(lambda: self.installed_content() == version, f"screen content version {version}", timeout=90)
+        self.say(f"{self.cfg.bookcase.id} checked the signature and every file's SHA-256 and swapped version "
+                 f"{version} in: the notice is on the screen")
 
     def return_at_peer(self, item: str) -> None:
         """The borrower walks to the other bookcase and returns ``item`` there; this bookcase hears of it."""
@@ -216,6 +263,7 @@ Press Ctrl-C to stop.""", flush=True)
             self.peer.stop()
         if self.stage is not None:
             self.stage.stop()
+        self.content.stop()
         if self.run_config != self.config_path:
             self.run_config.unlink(missing_ok=True)
         if self.view is not None:

@@ -21,6 +21,7 @@ from kiosk.core.policy import card_hint
 from kiosk.demodata import DEMO_STAFF_CARD, demo_patrons
 from kiosk.ui.fonts import Fonts
 from kiosk.ui.loop import FPS, KioskUI
+from kiosk.ui.runner import content_promo
 
 if TYPE_CHECKING:
     from simulators.demo import Demo
@@ -229,10 +230,11 @@ def run_ui_demo(demo: Demo, size: tuple[int, int], play: bool, exit_after: bool)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        demo.prepare()              # with the fleet, demo.cfg now carries its [mqtt] table
+        demo.prepare()              # demo.cfg now carries its [content] table (and with the fleet its [mqtt])
     except BaseException:
         pygame.display.quit()
         raise
+    ui.screens["attract"].promo = content_promo(demo.cfg)
     panel = Panel(demo, window.subsurface(pygame.Rect(kiosk_w, 0, panel_w, kiosk_h)), (kiosk_w, 0), ui.fonts)
     app = App(demo.cfg)
     ui.connect(app.post, lambda: app.snapshot, app.find)

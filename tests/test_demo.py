@@ -3,6 +3,7 @@ with the demo fleet (Mosquitto and a second bookcase), and in a real X window un
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ PEER = "MH-0102"
 
 
 def _run_demo(tmp_path: Path, *args: str, env: dict | None = None) -> tuple[Path, str]:
+    require_binary("ffmpeg")                        # the demo's screen content is drawn with it
     (tmp_path / "config").mkdir()
     config = tmp_path / "config" / "demo.toml"
     shutil.copy(ROOT / "config" / "demo.toml", config)
@@ -32,8 +34,20 @@ def _run_demo(tmp_path: Path, *args: str, env: dict | None = None) -> tuple[Path
     assert "door 5: receipt for card ****0026: borrowed 0, returned 1" in out
     assert "Traceback" not in out
     assert not (tmp_path / "var" / "demo" / "sim" / "lockboard").exists()     # the simulators were stopped
-    assert not list((tmp_path / "config").glob(".*.toml"))                     # nor a fleet config left behind
+    assert not list((tmp_path / "config").glob(".*.toml"))                     # nor a run config left behind
+    _check_content(tmp_path, out)
     return config, out
+
+
+def _check_content(tmp_path: Path, out: str) -> None:
+    """The library's demo content was signed, served, installed, and its update (the new-book notice) too."""
+    assert "no screen content" not in out
+    assert "the notice is on the screen" in out
+    current = tmp_path / "var" / "demo" / "data" / "content" / "current"
+    manifest = json.loads((current / "manifest.json").read_text(encoding="utf-8"))
+    source = json.loads((tmp_path / "var" / "demo" / "content-src" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["version"] == source["version"] and "new-books" in {i["id"] for i in manifest["items"]}
+    assert {i["kind"] for i in manifest["items"]} == {"video", "image", "book", "qr"}
 
 
 def _ledger(config: Path) -> tuple[list[dict], list[dict]]:
@@ -92,3 +106,4 @@ def test_make_demo_opens_a_real_window_when_there_is_a_display(tmp_path):
         server.wait(timeout=20)
     assert "SDL video driver x11" in out
     assert "screen open" not in out                  # the demo's window, not `kiosk run`'s
+    assert "kiosk.ui.screens.playlist: screen content: version" in out   # the library's content on its screen

@@ -76,7 +76,7 @@ class _Stopped(Exception):
 
 
 class _Progress:
-    """Logs a long download every PROGRESS_STEP_PCT percent or PROGRESS_EVERY_S seconds."""
+    """Logs a long download: at most one line every PROGRESS_EVERY_S, each a PROGRESS_STEP_PCT step further."""
 
     def __init__(self, name: str, version: int, total: int, done: int, clock: Callable[[], float]) -> None:
         self.name, self.version, self.total, self.done, self.clock = name, version, total, done, clock
@@ -85,7 +85,7 @@ class _Progress:
     def add(self, n: int, what: str) -> None:
         self.done += n
         pct, now = 100 * self.done // max(1, self.total), self.clock()
-        if self.total >= PROGRESS_MIN_BYTES and (pct >= self.step or now - self.at >= PROGRESS_EVERY_S):
+        if self.total >= PROGRESS_MIN_BYTES and pct >= self.step and now - self.at >= PROGRESS_EVERY_S:
             LOGGER.info("bookcase %s: content version %d: %d %% downloaded (%.1f of %.1f MB), now %s", self.name,
                         self.version, pct, self.done / MB, self.total / MB, what)
             self.step = (pct // PROGRESS_STEP_PCT + 1) * PROGRESS_STEP_PCT

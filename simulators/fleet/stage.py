@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt import publish
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.fleet.broker import Broker, add_password
@@ -21,6 +22,7 @@ from simulators.fleet.broker import Broker, add_password
 ROOT = Path(__file__).resolve().parents[2]
 ACL = ROOT / "config" / "mosquitto" / "citybook.acl"
 MONITOR = "monitor"         # the ACL's read-only user
+GATEWAY = "gateway"         # the ACL's one writer under central/: here it announces the demo's screen content
 
 
 class FleetStage:
@@ -30,7 +32,7 @@ class FleetStage:
 
     def __init__(self, workdir: Path, bookcases: list[str], print_lock: threading.Lock | None = None) -> None:
         self.workdir = workdir
-        self.users = [*bookcases, MONITOR]
+        self.users = [*bookcases, MONITOR, GATEWAY]
         self.print_lock = print_lock or threading.Lock()
         self.broker = Broker(workdir / "broker", acl_file=ACL, password_file=workdir / "broker-passwd")
         self.monitor: mqtt.Client | None = None
@@ -61,6 +63,15 @@ class FleetStage:
         """The ``[mqtt]`` table of a bookcase's config for this broker."""
         return {"host": "127.0.0.1", "port": self.port, "username": bookcase,
                 "password_file": str(self.password_file(bookcase)), "reconnect_min_s": 0.5, "reconnect_max_s": 5}
+
+    def announce(self, url: str, version: int, library: str = "minhang") -> str:
+        """Publish, as the gateway, the retained announcement of screen content ``version`` at ``url``;
+        returns the topic."""
+        topic = f"citybook/v1/{library}/central/content"
+        publish.single(topic, json.dumps({"v": 1, "version": version, "url": url}), qos=1, retain=True,
+                       hostname="127.0.0.1", port=self.port, client_id="demo-gateway", protocol=mqtt.MQTTv5,
+                       auth={"username": GATEWAY, "password": self.password_file(GATEWAY).read_text().strip()})
+        return topic
 
     def subscribe_hint(self) -> str:
         return (f"mosquitto_sub -p {self.port} -u {MONITOR} -P \"$(cat {self.password_file(MONITOR)})\" "
@@ -99,6 +110,8 @@ class FleetStage:
             text = f"{'online' if online else 'offline'}, {m.get('outbox_depth')} event(s) waiting"
         elif kind == "holdings":
             text = f"holds {len(m.get('items', []))} books"
+        elif where == "central/content":
+            text = f"the library announces screen content version {m.get('version')} at {m.get('url')}"
         elif kind in ("loan", "return"):
             text = f"seq {m.get('seq')} {kind} {m.get('item')} (door {m.get('door')})"
         else:
