@@ -16,6 +16,8 @@ bench: bootstrap
 	.venv/bin/python bench/card_tap.py
 	.venv/bin/python bench/sync.py
 	.venv/bin/python bench/ui.py
+	.venv/bin/python bench/video.py
+	.venv/bin/python bench/content.py
 
 # Every screen with sample data, both languages, portrait; a few in landscape too (docs/screenshots/).
 SCREEN_STATES = attract identifying choosing refused door_open scanning receipt out_of_service staff_pin \

@@ -24,7 +24,7 @@ from kiosk.ui.video import Counts, Video
 
 LOGGER = logging.getLogger(__name__)
 
-CHECK_S = 1.0          # how often the content folder is asked whether new content was installed
+CHECK_S = 0.25         # how often the content folder is asked whether new content was installed (a readlink)
 PREPARE_S = 1.5        # the next item is opened (a video: decoding its first frame) this long before its turn
 WAIT_S = 1 / 30        # how often to look again while the next video decodes its first frame
 
