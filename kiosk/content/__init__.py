@@ -1,7 +1,9 @@
 """The large screen's content: the library's signed manifest (items, schedule, asset hashes) and its schedule.
 
-Pure data and rules, no I/O beyond reading bytes handed in: ``manifest`` parses and verifies a manifest,
-``schedule`` says what plays when. Downloading lives in ``kiosk.sync.content``; playing in ``kiosk.ui``.
+``manifest`` parses and verifies a manifest and ``schedule`` says what plays when (both pure); ``store`` is
+the bookcase's content folder with its atomic swap; ``authoring``, ``server`` and ``cli`` are the library's
+side (sign a folder, serve it). Downloading lives in ``kiosk.sync.content``; playing in ``kiosk.ui``.
+See docs/content.md.
 """
 
 
