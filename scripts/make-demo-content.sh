@@ -4,6 +4,7 @@
 # with `kiosk content sign` and serves it with `kiosk content serve`. Files already built are kept.
 #   usage: scripts/make-demo-content.sh OUT_DIR
 set -euo pipefail
+export LC_ALL=C.UTF-8          # ${#title} counts characters, not bytes
 out=${1:?usage: $0 OUT_DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 command -v ffmpeg >/dev/null || { echo "make-demo-content: ffmpeg is not installed (apt-get install ffmpeg)" >&2; exit 1; }
@@ -49,10 +50,12 @@ still "$out/images/legal-aid.png" 1280x720 0x264653 \
   "$(text '免费法律咨询' 110 170),$(text '每周六 13:00–15:00（节假日除外）' 60 360),$(text '闵行区图书馆总馆' 52 480 0xffe8a3)"
 
 covers=(gaokao:高考1978:0x8d0801 dunhuang:我心归处是敦煌:0xbc6c25 zacao:杂草记:0x386641
-        duanwu:端午:0x2a9d8f hulu:百年沪闵路:0x3a5a40 math:数学的故事:0x1d3557)
+        duanwu:端午:0x2a9d8f hulu:百年沪闵路:0x3a5a40 math:数学的故事:0x1d3557
+        sijun:思君令人老，努力加餐饭:0x6d597a)
 for entry in "${covers[@]}"; do
   IFS=: read -r name title colour <<<"$entry"
+  size=$(( 480 / ${#title} < 56 ? 480 / ${#title} : 56 ))    # a long title in smaller type, inside the frame
   still "$out/covers/$name.png" 600x840 "$colour" \
-    "drawbox=x=40:y=40:w=520:h=760:color=white@0.85:t=6,$(text "$title" 56 360),$(text '闵图荐书' 36 700 0xffe8a3)"
+    "drawbox=x=40:y=40:w=520:h=760:color=white@0.85:t=6,$(text "$title" "$size" 360),$(text '闵图荐书' 36 700 0xffe8a3)"
 done
 say "done: $out"

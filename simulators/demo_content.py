@@ -33,8 +33,8 @@ id = "new-books"
 kind = "book"
 title = "思君令人老，努力加餐饭"
 why = {{ zh = "今日新书到柜：闵图短视频荐书", en = "New today, from the library's short-video picks" }}
-where = {{ zh = "在“找书”中查看哪一扇柜门有它", en = "Find a book shows which door holds it" }}
-cover = "covers/math.png"
+where = {{ zh = "“找书”可查柜门", en = "“Find a book”: which door" }}
+cover = "covers/sijun.png"
 duration_s = 10
 priority = 10
 when = {{ from = {first}, until = {last} }}
