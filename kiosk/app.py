@@ -204,7 +204,13 @@ class App:
                            bookcase_name=self.config.bookcase.name,
                            devices=tuple((name, up, msg) for name, (up, msg) in sorted(self.devices.items())),
                            outbox_depth=depth, online=self.flow.online, last_sync=self.flow.last_sync,
-                           disk_free_mb=self.disk_free_mb)
+                           disk_free_mb=self.disk_free_mb, **self._content_status())
+
+    def _content_status(self) -> dict:
+        if self.content is None:
+            return {}
+        status = self.content.status()
+        return {"content_version": status["installed_version"], "content_result": status["last_result"]}
 
     def _dispatch(self, effects: list[ev.Effect]) -> None:
         for effect in effects:

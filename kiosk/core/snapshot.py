@@ -35,6 +35,8 @@ class Diagnostics:
     online: bool = False
     last_sync: str | None = None
     disk_free_mb: int | None = None
+    content_version: int | None = None                   # the large screen's content; None: no [content] keys
+    content_result: str | None = None                    # the last update attempt (kiosk.sync.content outcomes)
 
 
 @dataclass(frozen=True)

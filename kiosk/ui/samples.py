@@ -42,7 +42,8 @@ DEVICES = (("lockboard", True, "lock board on /dev/ttyUSB0: connected"),
 
 def _diagnostics() -> Diagnostics:
     return Diagnostics(version=__version__, bookcase_id="MH-0001", bookcase_name=BOOKCASE_NAME,
-                       devices=DEVICES, outbox_depth=17, online=False, last_sync="2026-11-25 18:42", disk_free_mb=5120)
+                       devices=DEVICES, outbox_depth=17, online=False, last_sync="2026-11-25 18:42", disk_free_mb=5120,
+                       content_version=1796064805, content_result="refused")
 
 
 def samples(now: float = NOW) -> dict[str, Sample]:

@@ -128,6 +128,10 @@ def test_a_retained_announcement_over_mqtt(library, broker, tmp_path, caplog):
         publish(broker.port, CONTENT_TOPIC, {"v": 1, "version": 200, "url": library.server.url}, retain=True)
         wait_for(lambda: store.current_version() == 200, 30, "the second announcement's content installed")
         assert store.has(second.assets[VIDEO].sha256)
+        # The staff diagnostics screen shows it too.
+        diag = wait_for(lambda: (d := b.app.snapshot.diagnostics) and d.content_version == 200 and d, 20,
+                        "the content version on the diagnostics screen")
+        assert diag.content_result == "installed"
         counters = b.app.sync.counters
         expected: dict[str, int] = {}
         for reason, _ in BAD:

@@ -119,6 +119,10 @@ class DiagnosticsScreen(Screen):
                  t("diagnostics.outbox", count=d.outbox_depth)]
         if d.disk_free_mb is not None:
             lines.append(t("diagnostics.disk", mb=d.disk_free_mb))
+        if d.content_version is not None:
+            result = f"diagnostics.content_{d.content_result}"
+            lines.append(t("diagnostics.content", version=d.content_version or "—")
+                         + (" · " + t(result) if v.cat.has(result) else ""))
         row_h = int(p.fonts.line_height(L.size("body")) * 1.2)
         if devices is None:
             info, devices = theme.split_v(rest, row_h * len(lines), 1, gap=L.gap * 2)
