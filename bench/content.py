@@ -44,7 +44,7 @@ from kiosk.ui.screens.playlist import Playlist  # noqa: E402
 from kiosk.ui.voice import Voice  # noqa: E402
 from simulators.fleet.broker import Broker  # noqa: E402
 from tests.content.media import make_clip  # noqa: E402
-from tests.content.test_update import content_config, content_store  # noqa: E402
+from tests.content.site import content_config, content_store  # noqa: E402
 from tests.sync.fleet import ROOT_TOPIC, FleetCase, mqtt_section, publish  # noqa: E402
 
 CARD_GOAL_P99_S = 5.0

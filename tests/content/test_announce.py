@@ -9,38 +9,11 @@ import pytest
 
 from kiosk.sync import schema
 from kiosk.sync.content import ContentUpdater
-from simulators.fleet.broker import Broker
-from tests.content.test_update import (
-    VIDEO,
-    Library,
-    content_config,
-    content_store,
-    new_bytes,
-)
+from tests.content.site import VIDEO, content_config, content_store, new_bytes
 from tests.scenarios.harness import wait_for
-from tests.support import require_binary
 from tests.sync.fleet import ROOT_TOPIC, FleetCase, Watcher, mqtt_section, publish
 
 CONTENT_TOPIC = ROOT_TOPIC + "central/content"
-
-
-@pytest.fixture
-def library(tmp_path):
-    lib = Library(tmp_path / "site")
-    try:
-        yield lib
-    finally:
-        lib.server.close()
-
-
-@pytest.fixture
-def broker(tmp_path):
-    """A real Mosquitto on a free port (a missing broker fails the test)."""
-    b = Broker(tmp_path / "broker", binary=require_binary("mosquitto")).start()
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 def test_announce_hands_over_and_returns_at_once(library, tmp_path, caplog):

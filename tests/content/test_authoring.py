@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -25,55 +24,7 @@ from kiosk.content.authoring import (
     sign,
 )
 from kiosk.content.manifest import MANIFEST, SIGNATURE, verify
-
-SOURCE = """\
-library = "minhang"
-fallback = ["intro"]
-
-[[items]]
-id = "intro"
-kind = "video"
-asset = "video/intro.mp4"
-duration_s = 30
-
-[[items]]
-id = "winter"
-kind = "image"
-asset = "img/winter.png"
-priority = 10
-[items.when]
-from = 2026-12-01
-until = "2026-12-31"
-days = ["sat", "sun"]
-times = ["09:00-12:00", "13:00-24:00"]
-
-[[items]]
-id = "book-1"
-kind = "book"
-title = {zh = "红楼梦", en = "Dream of the Red Chamber"}
-author = "曹雪芹"
-why = "馆员推荐"
-where = "3 号门"
-cover = "img/cover.jpg"
-
-[[items]]
-id = "wechat"
-kind = "qr"
-title = "关注图书馆公众号"
-url = "https://example.org/wechat"
-"""
-
-
-def write_folder(folder: Path, source: str = SOURCE, sizes: dict[str, int] | None = None, seed: int = 1) -> Path:
-    """A content folder: ``content.toml`` and the assets it names, of the given sizes (any bytes do)."""
-    sizes = sizes or {"video/intro.mp4": 300_000, "img/winter.png": 40_000, "img/cover.jpg": 12_345}
-    for path, size in sizes.items():
-        file = folder / path
-        file.parent.mkdir(parents=True, exist_ok=True)
-        block = hashlib.sha256(f"{seed}:{path}".encode()).digest()
-        file.write_bytes((block * (size // len(block) + 1))[:size])
-    (folder / "content.toml").write_text(source, encoding="utf-8")
-    return folder
+from tests.content.site import write_folder
 
 
 def test_build_then_sign_round_trip(tmp_path):

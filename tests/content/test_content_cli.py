@@ -16,9 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kiosk.cli import main
 from kiosk.content.manifest import MANIFEST, SIGNATURE
 from kiosk.content.server import ContentServer
-from tests.content.test_announce import broker  # noqa: F401 - the real Mosquitto fixture
+from tests.content.site import VIDEO, content_config, content_store, new_bytes
 from tests.content.test_authoring import write_folder
-from tests.content.test_update import VIDEO, content_config, content_store, new_bytes
 from tests.scenarios.harness import wait_for
 from tests.sync.fleet import ROOT_TOPIC, Watcher
 
@@ -160,7 +159,7 @@ def test_fetch_installs_refuses_and_fails(signed, capsys, tmp_path):
     assert code == 2 and "config error" in err
 
 
-def test_announce_through_mosquitto(broker, capsys, tmp_path):  # noqa: F811
+def test_announce_through_mosquitto(broker, capsys, tmp_path):
     watcher = Watcher(broker.port, (ROOT_TOPIC + "central/content",))
     try:
         watcher.wait_connected()

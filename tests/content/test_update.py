@@ -6,23 +6,17 @@ import base64
 import dataclasses
 import logging
 import os
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.config import Config, load_config
 from kiosk.content.authoring import sign
 from kiosk.content.manifest import (
     MANIFEST,
     SIGNATURE,
-    Manifest,
-    public_key,
-    public_text,
 )
 from kiosk.content.manifest import sign as sign_bytes
-from kiosk.content.server import ContentServer
-from kiosk.content.store import ContentStore, sha256_file
+from kiosk.content.store import sha256_file
 from kiosk.sync.content import (
     CHUNK,
     CURRENT,
@@ -33,50 +27,7 @@ from kiosk.sync.content import (
     ContentUpdater,
     TokenBucket,
 )
-from simulators.fleet.bookcases import toml_value, write_fleet_config
-from tests.content.test_authoring import write_folder
-
-VIDEO = "video/intro.mp4"
-
-
-def content_config(folder: Path, keys: list[str], url: str | None, mqtt: dict | None = None, bookcase: str = "MH-C",
-                   **content) -> Config:
-    """A bookcase config with a [content] section (and [mqtt] if given), data under ``folder/data``."""
-    path = write_fleet_config(folder, bookcase, "内容测试书柜", mqtt, doors=1)
-    lines = ["[content]", f"public_keys = [{', '.join(toml_value(k) for k in keys)}]"]
-    lines += [f"url = {toml_value(url)}"] if url else []
-    lines += [f"{k} = {toml_value(v)}" for k, v in {"max_kbps": 0, **content}.items()]
-    with path.open("a", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return load_config(path)
-
-
-class Library:
-    """The library's side: a content folder, its signing key and a server for it."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = write_folder(folder)
-        self.key = Ed25519PrivateKey.generate()
-        self.public = public_text(self.key)
-        self.server = ContentServer(folder).start()
-
-    def publish(self, version: int, **changes: bytes) -> Manifest:
-        """Change the files given (path -> bytes) and sign ``version``."""
-        for path, data in changes.items():
-            (self.folder / path).write_bytes(data)
-        return sign(self.folder, self.key, version)
-
-    def asset_requests(self) -> list:
-        return [s for s in self.server.served if s.path not in (MANIFEST, SIGNATURE)]
-
-
-@pytest.fixture
-def library(tmp_path):
-    lib = Library(tmp_path / "site")
-    try:
-        yield lib
-    finally:
-        lib.server.close()
+from tests.content.site import VIDEO, Library, content_config, content_store, new_bytes
 
 
 @pytest.fixture
@@ -89,10 +40,6 @@ def store(config):
     return content_store(config)
 
 
-def content_store(config: Config) -> ContentStore:
-    return ContentStore(config.content_dir, tuple(public_key(k) for k in config.content.public_keys))
-
-
 @pytest.fixture
 def updater(config, store):
     up = ContentUpdater(config, store, retry_min_s=0.05)
@@ -100,10 +47,6 @@ def updater(config, store):
         yield up
     finally:
         up.close()
-
-
-def new_bytes(size: int, seed: int) -> bytes:
-    return (seed.to_bytes(2, "big") * (size // 2 + 1))[:size]
 
 
 def warnings(caplog) -> list[str]:
