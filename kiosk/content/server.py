@@ -219,6 +219,9 @@ class ContentServer(ThreadingHTTPServer):
         return f"http://{host}:{self.server_address[1]}/"
 
     def start(self) -> Self:
+        """Serve in a thread of its own; a second call (``with ContentServer(f).start()``) does nothing."""
+        if self._thread is not None:
+            return self
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="content-server", daemon=True)
         self._thread.start()
