@@ -61,7 +61,7 @@ class Replicator:
                 return self._patron(topic, who, schema.check_message("patron_status", msg))
             return self._ack(topic, schema.check_message(ACK, msg))
         except MessageError as exc:
-            self._refuse(topic, exc)
+            self.refuse(topic, exc)
             return REFUSED
 
     def _event(self, topic: str, who: str, msg: dict) -> str:
@@ -128,7 +128,8 @@ class Replicator:
         LOGGER.debug("bookcase %s: %s %s already applied; ignored", self.me, msg.get("type"), msg.get("id"))
         return DUPLICATE
 
-    def _refuse(self, topic: str, exc: MessageError) -> None:
+    def refuse(self, topic: str, exc: MessageError) -> None:
+        """Count and log (the first few, then every LOG_EVERY-th) a message refused on ``topic``."""
         key = "bad_" + exc.reason
         self.counters[key] += 1
         n = self.counters[key]

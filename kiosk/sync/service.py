@@ -164,7 +164,7 @@ class FleetSync:
         try:
             msg = schema.check_content(schema.decode(event.payload, self.cfg.max_payload_kb * 1024))
         except schema.MessageError as exc:
-            self.inbound._refuse(event.topic, exc)     # the same counter and log line as every bad message
+            self.inbound.refuse(event.topic, exc)      # the same counter and log line as every bad message
             self._dirty = True
             return
         self.counters["content_announcements"] += 1
