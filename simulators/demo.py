@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from kiosk.config import ConfigError, load_config
+from kiosk.content import ContentError
 from kiosk.content.manifest import public_key
 from kiosk.content.store import ContentStore
 from kiosk.core.policy import card_hint
@@ -33,7 +34,7 @@ from kiosk.demodata import demo_books
 from kiosk.intents import send
 from kiosk.store.ledger import Store
 from simulators.bookcase import SimulatedBookcase
-from simulators.demo_content import ContentError, DemoContent
+from simulators.demo_content import DemoContent
 from simulators.fleet.bookcases import carry, toml_value
 from simulators.fleet.broker import BrokerError, find_mosquitto
 from simulators.fleet.demo import Member
@@ -187,13 +188,10 @@ class Demo:
         if self.content_ready:
             self.publish_content()
 
-    def installed_content(self) -> int:
-        keys = tuple(public_key(k) for k in self.cfg.content.public_keys)
-        return ContentStore(self.cfg.content_dir, keys).current_version()
-
     def publish_content(self) -> None:
         """The library signs a new-book notice into its content; the bookcase verifies it and swaps it in."""
-        self.wait(lambda: self.installed_content() == self.content.version, "the first screen content")
+        store = ContentStore(self.cfg.content_dir, tuple(public_key(k) for k in self.cfg.content.public_keys))
+        self.wait(lambda: store.current_version() == self.content.version, "the first screen content")
         version = self.content.publish_notice(self.cfg.content.timezone)
         if self.stage is not None:
             how = f"announced on the broker ({self.stage.announce(self.content.server.url, version, self.cfg.library)})"
@@ -201,7 +199,7 @@ class Demo:
             how = f"the bookcase asks the library's server every {self.cfg.content.check_interval_s} s"
         self.say(f"The library publishes screen content version {version}: a new-book notice at priority 10, "
                  f"{how}")
-        self.wait(lambda: self.installed_content() == version, f"screen content version {version}", timeout=90)
+        self.wait(lambda: store.current_version() == version, f"screen content version {version}", timeout=90)
         self.say(f"{self.cfg.bookcase.id} checked the signature and every file's SHA-256 and swapped version "
                  f"{version} in: the notice is on the screen")
 

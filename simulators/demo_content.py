@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from kiosk.content import ContentError
 from kiosk.content.authoring import keygen, load_private_key, sign
 from kiosk.content.manifest import public_text
 from kiosk.content.server import ContentServer
@@ -41,10 +42,6 @@ when = {{ from = {first}, until = {last} }}
 """
 
 
-class ContentError(Exception):
-    """The demo content could not be made (ffmpeg or the CJK font missing): the demo runs without it."""
-
-
 class DemoContent:
     def __init__(self, workdir: Path) -> None:
         self.folder = workdir / "content-src"
@@ -54,7 +51,8 @@ class DemoContent:
 
     def prepare(self) -> str:
         """Draw, sign and serve the content; the ``[content]`` table for the bookcase's config. Raises
-        ContentError with the reason when the content cannot be drawn."""
+        kiosk.content.ContentError with the reason when it cannot be drawn (ffmpeg or the CJK font missing) or
+        signed (a damaged demo key): the demo then runs without it."""
         done = subprocess.run([str(SCRIPT), str(self.folder)], capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise ContentError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
