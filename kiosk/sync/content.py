@@ -1,8 +1,8 @@
 """ContentUpdater: fetches the library's signed screen content on a thread of its own, resumes, installs atomically.
 
 One attempt (``update``): GET ``manifest.json`` and ``manifest.sig`` from the content URL, verify the
-signature (nothing else is downloaded before it checks out), refuse a version not newer than the one
-installed, then download every asset not already in ``objects/`` into ``objects/<sha256>.part`` — resuming
+signature (nothing else is downloaded before it checks out; a pair that does not is read once more, in case
+it was caught mid-publish), refuse a version not newer than the one installed, then download every asset not already in ``objects/`` into ``objects/<sha256>.part`` — resuming
 from the part's length with ``Range: bytes=<len>-`` — under a bandwidth cap, check each file's hash, and
 make the new version current in one rename (kiosk.content.store). Whatever goes wrong — a bad signature, a
 tampered file, an HTTP error, a dropped connection, a full disk, a malformed manifest — the content on
@@ -40,6 +40,7 @@ LOGGER = logging.getLogger(__name__)
 
 INSTALLED, CURRENT, STALE, REFUSED, FAILED = "installed", "current", "stale", "refused", "failed"
 RETRY_MIN_S = 30.0
+SETTLE_S = 2.0       # a manifest whose signature does not check out is fetched again after this, once
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 10.0
@@ -103,14 +104,14 @@ class ContentUpdater:
 
     def __init__(self, config: Config, store: ContentStore, *, session: requests.Session | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], bool] | None = None,
-                 retry_min_s: float = RETRY_MIN_S) -> None:
+                 retry_min_s: float = RETRY_MIN_S, settle_s: float = SETTLE_S) -> None:
         """``clock`` and ``sleep`` pace downloads (the bandwidth cap, progress); ``sleep(s)`` returns True when
         the updater is stopping. The schedule of attempts always runs on real time."""
         self.cfg, self.library, self.name, self.store = config.content, config.library, config.bookcase.id, store
         self.reserve_bytes = config.session.disk_low_mb * MB      # what the daemon's disk-low alarm wants free
         self._own_session, self.session = session is None, session or requests.Session()
         self.session.headers["User-Agent"] = f"citybook-kiosk/{__version__} ({self.name})"
-        self.clock, self.retry_min_s = clock, retry_min_s
+        self.clock, self.retry_min_s, self.settle_s = clock, retry_min_s, settle_s
         self._stop, self._wake, self._lock = threading.Event(), threading.Event(), threading.Lock()
         self._sleep = sleep or self._stop.wait
         self.transfers: deque[tuple[float, int]] = deque(maxlen=4096)   # (clock, bytes) per chunk let through
@@ -229,9 +230,7 @@ class ContentUpdater:
         return outcome
 
     def _update(self, base: str) -> str:
-        raw = self._get_small(base + mf.MANIFEST, mf.MAX_MANIFEST_BYTES)
-        signature = self._get_small(base + mf.SIGNATURE, MAX_SIGNATURE_BYTES)
-        manifest = mf.verify(raw, signature, self.store.keys)
+        raw, signature, manifest = self._signed(base)
         if manifest.library != self.library:
             raise ContentError(f"version {manifest.version} is for library {manifest.library!r}; this bookcase "
                                f"belongs to {self.library!r}")
@@ -275,6 +274,28 @@ class ContentUpdater:
                     "downloaded, %.1f MB)", self.name, manifest.version, base, len(manifest.items), len(todo),
                     len(manifest.assets), total / MB)
         return INSTALLED
+
+    def _signed(self, base: str) -> tuple[bytes, bytes, mf.Manifest]:
+        """The manifest, its signature, and the manifest they verify to; ContentError if they do not.
+
+        `kiosk content sign` replaces the two files one after the other, so a check between the two renames
+        sees the new manifest with the old signature. A pair that does not verify is fetched again after
+        ``settle_s``: if either file changed meanwhile, the new pair decides; if not, the content is bad.
+        """
+        raw = self._get_small(base + mf.MANIFEST, mf.MAX_MANIFEST_BYTES)
+        signature = self._get_small(base + mf.SIGNATURE, MAX_SIGNATURE_BYTES)
+        try:
+            return raw, signature, mf.verify(raw, signature, self.store.keys)
+        except ContentError:
+            if self._stop.wait(self.settle_s):
+                raise _Stopped from None
+            again = (self._get_small(base + mf.MANIFEST, mf.MAX_MANIFEST_BYTES),
+                     self._get_small(base + mf.SIGNATURE, MAX_SIGNATURE_BYTES))
+            if again == (raw, signature):
+                raise
+        LOGGER.info("bookcase %s: the content at %s changed while it was read (being published?); reading it "
+                    "again", self.name, base)
+        return *again, mf.verify(*again, self.store.keys)
 
     def _get_small(self, url: str, limit: int) -> bytes:
         with self.session.get(url, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),

@@ -73,7 +73,7 @@ def test_a_refused_update_leaves_the_old_video_playing(library, tmp_path, screen
     sign(library.folder, library.key, 100)
     cfg = content_config(tmp_path / "bc", [library.public], library.server.url)
     store = content_store(cfg)
-    updater = ContentUpdater(cfg, store)
+    updater = ContentUpdater(cfg, store, settle_s=0.05)   # a bad signature is looked at again at once
     assert updater.update() == INSTALLED
     playlist = Playlist(store, TZ, wallclock=lambda: TUESDAY_NOON)
     ui = KioskUI(ScreenConfig(width=540, height=960, fullscreen=False, voice=False), voice=Voice(enabled=False),

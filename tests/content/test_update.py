@@ -6,6 +6,8 @@ import base64
 import dataclasses
 import logging
 import os
+import threading
+import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,6 +25,7 @@ from kiosk.sync.content import (
     FAILED,
     INSTALLED,
     REFUSED,
+    SETTLE_S,
     STALE,
     ContentUpdater,
     TokenBucket,
@@ -42,7 +45,7 @@ def store(config):
 
 @pytest.fixture
 def updater(config, store):
-    up = ContentUpdater(config, store, retry_min_s=0.05)
+    up = ContentUpdater(config, store, retry_min_s=0.05, settle_s=0.05)
     try:
         yield up
     finally:
@@ -139,6 +142,43 @@ def test_a_bad_manifest_is_refused_before_any_download(library, store, updater, 
     assert not store.has(sha256_file(library.folder / VIDEO)) and not list(store.objects.glob("*.part"))
     [line] = warnings(caplog)
     assert why in line and "version 100 keeps playing" in line
+
+
+def test_a_manifest_caught_mid_publish_is_read_again(library, config, store, caplog):
+    # `kiosk content sign` renames the new manifest.json in, then the new manifest.sig: a check in between
+    # gets the new manifest with the old signature. It looks again instead of calling the content bad.
+    library.publish(100)
+    old_sig = (library.folder / SIGNATURE).read_bytes()
+    library.publish(200, **{VIDEO: new_bytes(50_000, 3)})
+    new_sig = (library.folder / SIGNATURE).read_bytes()
+    (library.folder / SIGNATURE).write_bytes(old_sig)
+    caplog.set_level(logging.INFO, logger="kiosk")
+    up = ContentUpdater(config, store, settle_s=SETTLE_S)
+    outcome: list[str] = []
+    attempt = threading.Thread(target=lambda: outcome.append(up.update()))
+    try:
+        attempt.start()
+        deadline = time.monotonic() + 30
+        while not library.server.requests_for(SIGNATURE) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        (library.folder / SIGNATURE).write_bytes(new_sig)          # the publisher's second rename
+        attempt.join(30)
+    finally:
+        up.close()
+    assert outcome == [INSTALLED] and store.current().version == 200
+    assert len(library.server.requests_for(SIGNATURE)) == 2 and len(library.server.requests_for(MANIFEST)) == 2
+    assert warnings(caplog) == [] and up.status()["refused"] == 0
+    assert any("changed while it was read" in r.getMessage() for r in caplog.records)
+
+
+def test_a_bad_signature_read_twice_the_same_is_refused(library, store, updater):
+    library.publish(100)
+    assert updater.update() == INSTALLED
+    _sig_altered(library)
+    sigs = len(library.server.requests_for(SIGNATURE))
+    assert updater.update() == REFUSED and store.current().version == 100
+    assert len(library.server.requests_for(SIGNATURE)) == sigs + 2      # looked again once, found the same
+    assert updater.status()["refused"] == 1
 
 
 def test_an_interrupted_download_resumes(library, store, updater, caplog):
