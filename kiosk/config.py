@@ -122,6 +122,7 @@ class ScreenConfig:
     power_on_command: str | None = None  # with power = "command": e.g. "vcgencmd display_power 1"
     power_off_command: str | None = None
     wake_s: int = 120                    # outside on_hours, a tap or a card keeps the screen on this long
+    video_volume: float = 0.0            # the promotional videos' sound, 0..1; 0 (the default) mutes them
 
 
 @dataclass(frozen=True)
@@ -467,7 +468,7 @@ class _Reader:
     def screen(self, d: dict) -> ScreenConfig:
         p = "screen."
         self.unknown(d, p, {"width", "height", "fullscreen", "language", "voice", "on_hours", "power",
-                            "power_on_command", "power_off_command", "wake_s"})
+                            "power_on_command", "power_off_command", "wake_s", "video_volume"})
         power = self.value(d, "power", p, str, "none", choices=("none", "command"))
         commands = {k: self.value(d, k, p, str, None) for k in ("power_on_command", "power_off_command")}
         if power == "command" and None in commands.values():
@@ -475,6 +476,7 @@ class _Reader:
         return ScreenConfig(
             on_hours=self.windows(d, "on_hours", p), power=power, **commands,
             wake_s=self.value(d, "wake_s", p, int, 120, low=5, high=86400),
+            video_volume=self.value(d, "video_volume", p, float, 0.0, low=0.0, high=1.0),
             width=self.value(d, "width", p, int, 1080, low=320, high=7680),
             height=self.value(d, "height", p, int, 1920, low=320, high=7680),
             fullscreen=self.value(d, "fullscreen", p, bool, True),

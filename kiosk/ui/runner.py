@@ -23,6 +23,7 @@ from kiosk.ui import UIError
 from kiosk.ui.loop import KioskUI
 from kiosk.ui.power import ScreenPower
 from kiosk.ui.screens.playlist import Playlist
+from kiosk.ui.speaker import Speaker
 
 LOGGER = logging.getLogger(__name__)
 
@@ -53,9 +54,11 @@ def build_ui(config: Config) -> KioskUI:
 
 def content_promo(config: Config) -> Playlist:
     """The promotional region: the signed content installed in the bookcase's content folder (kept there by
-    kiosk.sync.content), or the built-in cards while there is none."""
+    kiosk.sync.content), or the built-in cards while there is none; the videos' sound at ``video_volume``."""
     keys = tuple(public_key(k) for k in config.content.public_keys)
-    return Playlist(ContentStore(config.content_dir, keys), ZoneInfo(config.content.timezone))
+    volume = config.screen.video_volume
+    return Playlist(ContentStore(config.content_dir, keys), ZoneInfo(config.content.timezone),
+                    speaker=Speaker(volume) if volume > 0 else None)
 
 
 def open_ui(config: Config) -> KioskUI:

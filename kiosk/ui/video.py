@@ -1,4 +1,5 @@
-"""A video file decoded in a worker thread (PyAV): its picture only, scaled to fit a region, a few frames ahead."""
+"""A video file decoded in a worker thread (PyAV): its picture scaled to fit a region, a few frames ahead, and
+its sound (when asked for) as PCM in the mixer's format for kiosk.ui.speaker."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ WIDTH_STEP_PX = 16           # frame widths a multiple of this: rows without pad
 # Frames are made in the layout of the display's own 32-bit surfaces (XRGB8888), so a blit is a plain copy.
 PIX_FMT = "bgr0" if sys.byteorder == "little" else "0rgb"
 MASKS = (0xFF0000, 0x00FF00, 0x0000FF, 0)
+SOUND_AHEAD_S = 2.0          # sound decoded ahead of the speaker at most
 
 
 class _Unplayable(Exception):
@@ -62,13 +64,19 @@ class Video:
     """``path`` decoded in a daemon thread into pygame surfaces that fit ``size`` (aspect ratio kept).
 
     ``start()``, then ``frame_at(t)`` on the screen's thread: the newest frame due ``t`` seconds after the
-    first one (None: no newer frame yet; keep the last one up). Audio is never decoded. A file that cannot
-    be played sets ``error`` (words for an operator) and ends the worker; nothing is raised into the screen.
-    The worker stays at most ``QUEUE_FRAMES`` ahead, so a video nobody asks frames of costs no CPU.
+    first one (None: no newer frame yet; keep the last one up). A file that cannot be played sets ``error``
+    (words for an operator) and ends the worker; nothing is raised into the screen. The worker stays at most
+    ``QUEUE_FRAMES`` ahead, so a video nobody asks frames of costs no CPU.
+
+    ``sound=(rate, channels)`` also decodes the first sound track into signed 16-bit PCM at that rate, for
+    ``take_sound``, in a second thread that reads the file on its own (so the picture's few frames ahead do
+    not limit how far ahead the sound is); without it (the default: muted) the sound is not even decoded. The
+    sound plays from its first sample when the picture's first frame does; a sound track that will not
+    decode stops there and the picture plays on.
     """
 
     def __init__(self, path: Path | str, size: tuple[int, int], *, name: str = "",
-                 queue_frames: int = QUEUE_FRAMES) -> None:
+                 queue_frames: int = QUEUE_FRAMES, sound: tuple[int, int] | None = None) -> None:
         self.path = Path(path)
         self.box = (max(WIDTH_STEP_PX, size[0]), max(2, size[1]))
         self.name = name or self.path.name
@@ -79,17 +87,26 @@ class Video:
         self.counts = Counts()
         self.last_pts: float | None = None        # of the frame frame_at() returned last
         self._limit = max(1, queue_frames)
+        self.sound = sound
+        self.sound_bytes_s = sound[0] * sound[1] * 2 if sound else 0
+        self._pcm: collections.deque[bytes] = collections.deque()
+        self._pcm_bytes = 0
+        self._sounding = sound is not None         # a sound track is (or may yet be) being decoded
         self._frames: collections.deque[tuple[float, pygame.Surface]] = collections.deque()
         self._cond = threading.Condition()
         self._stop = False
         self._done = False
         self._first = False
         self._thread = threading.Thread(target=self._run, name=f"video {self.name}"[:60], daemon=True)
+        self._sound_thread = (threading.Thread(target=self._run_sound, name=f"video sound {self.name}"[:60],
+                                               daemon=True) if sound else None)
 
     # --- the screen's side ----------------------------------------------------------------------
 
     def start(self) -> Video:
         self._thread.start()
+        if self._sound_thread is not None:
+            self._sound_thread.start()
         return self
 
     @property
@@ -109,6 +126,43 @@ class Video:
         with self._cond:
             return not self._done and len(self._frames) < self._limit
 
+    @property
+    def has_sound(self) -> bool:
+        """Sound was asked for and the file's sound track is being decoded (or some is still to hand out)."""
+        with self._cond:
+            return self._sounding or bool(self._pcm)
+
+    @property
+    def sound_ready(self) -> int:
+        """Bytes of sound decoded and not yet taken."""
+        with self._cond:
+            return self._pcm_bytes
+
+    @property
+    def sounding(self) -> bool:
+        """The sound track is still being decoded: more is to come."""
+        with self._cond:
+            return self._sounding
+
+    def take_sound(self, most: int) -> bytes:
+        """Up to ``most`` bytes of the sound decoded so far (whole samples), in order; b"" if none is ready."""
+        step = 2 * self.sound[1] if self.sound else 2
+        most -= most % step
+        out: list[bytes] = []
+        got = 0
+        with self._cond:
+            while self._pcm and got < most:
+                chunk = self._pcm.popleft()
+                if got + len(chunk) > most:
+                    self._pcm.appendleft(chunk[most - got:])
+                    chunk = chunk[:most - got]
+                out.append(chunk)
+                got += len(chunk)
+            self._pcm_bytes -= got
+            if got:
+                self._cond.notify_all()     # the picture and the sound worker wait on it
+        return b"".join(out)
+
     def frame_at(self, t: float) -> pygame.Surface | None:
         """The newest frame due at ``t`` (seconds from the first frame); older ones still waiting are dropped.
         None if no frame has become due since the last call. A frame is due from half a frame interval
@@ -122,7 +176,7 @@ class Video:
                     self.counts.dropped += 1
                 found = self._frames.popleft()
             if found is not None:
-                self._cond.notify()
+                self._cond.notify_all()     # the picture and the sound worker wait on it
         if found is None:
             return None
         self.counts.shown += 1
@@ -136,11 +190,14 @@ class Video:
         with self._cond:
             self._stop = True
             self._frames.clear()
+            self._pcm.clear()
+            self._pcm_bytes = 0
             self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(JOIN_S)
-            if self._thread.is_alive():
-                LOGGER.warning("the decoder of %s did not stop within %.0f s", self.name, JOIN_S)
+        for thread in (self._thread, self._sound_thread):
+            if thread is not None and thread.is_alive():
+                thread.join(JOIN_S)
+                if thread.is_alive():
+                    LOGGER.warning("the decoder of %s did not stop within %.0f s", self.name, JOIN_S)
 
     # --- the worker -----------------------------------------------------------------------------
 
@@ -188,6 +245,38 @@ class Video:
             if first is None:
                 raise _Unplayable("the file holds no picture that can be decoded")
             self.duration_s = t + self.frame_s
+
+    def _run_sound(self) -> None:
+        rate, channels = self.sound
+        try:
+            with av.open(str(self.path), metadata_errors="ignore") as container:
+                if not container.streams.audio:
+                    return                                   # a silent clip: the picture alone
+                stream = container.streams.audio[0]
+                resampler = av.AudioResampler(format="s16", layout="stereo" if channels == 2 else "mono",
+                                              rate=rate)
+                size = 2 * channels
+                for frame in [*container.decode(stream), None]:      # None: what the resampler still holds
+                    for out in resampler.resample(frame):
+                        if not self._put_sound(bytes(out.planes[0])[:out.samples * size]):
+                            return
+        except Exception as exc:  # noqa: BLE001 - the picture plays on, silent from here
+            LOGGER.info("the sound of %s stops early: %s", self.name, describe(exc))
+        finally:
+            with self._cond:
+                self._sounding = False
+                self._cond.notify_all()
+
+    def _put_sound(self, pcm: bytes) -> bool:
+        """Hand sound over, waiting while ``SOUND_AHEAD_S`` of it is ready; False once closed."""
+        with self._cond:
+            while self._pcm_bytes >= SOUND_AHEAD_S * self.sound_bytes_s and not self._stop:
+                self._cond.wait()
+            if self._stop:
+                return False
+            self._pcm.append(pcm)
+            self._pcm_bytes += len(pcm)
+        return True
 
     def _put(self, t: float, surface: pygame.Surface) -> bool:
         """Hand a frame over, waiting while the queue is full; False once closed."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import array
 import json
 import logging
+import math
 import os
 import shutil
 from pathlib import Path
@@ -38,10 +40,11 @@ def frame_pixels(colour: tuple[int, int, int], size: tuple[int, int], index: int
 
 
 def make_clip(path: Path, colour: tuple[int, int, int], *, seconds: float = 1.0, size: tuple[int, int] = (320, 180),
-              fps: int = FPS, audio: bool = False, pattern: bool = False) -> Path:
+              fps: int = FPS, audio: bool = False, tone: float = 0.0, pattern: bool = False) -> Path:
     """An H.264 MP4 (yuv420p) of ``colour``: every frame bright, never black; its right quarter a grey that
-    counts the frames (see ``frame_index``). ``audio`` adds a silent AAC track; ``pattern`` draws moving
-    shapes and noise over the colour (a realistic load for a decoder, as the benchmark wants)."""
+    counts the frames (see ``frame_index``). ``audio`` adds an AAC track, silent unless ``tone`` gives it a
+    sine wave of that many Hz at half scale; ``pattern`` draws moving shapes and noise over the colour (a
+    realistic load for a decoder, as the benchmark wants)."""
     frames = max(1, round(seconds * fps))
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as out:
@@ -49,7 +52,7 @@ def make_clip(path: Path, colour: tuple[int, int, int], *, seconds: float = 1.0,
         video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
         video.options = {"preset": "veryfast" if pattern else "ultrafast", "crf": "23"}
         sound = None
-        if audio:
+        if audio or tone:
             sound = out.add_stream("aac", rate=48000)
             sound.layout = "mono"
         canvas = _Pattern(size, colour) if pattern else None
@@ -65,7 +68,9 @@ def make_clip(path: Path, colour: tuple[int, int, int], *, seconds: float = 1.0,
             samples, n = round(seconds * 48000), 0
             while n < samples:
                 chunk = av.AudioFrame(format="fltp", layout="mono", samples=1024)
-                chunk.planes[0].update(bytes(chunk.planes[0].buffer_size))
+                wave = array.array("f", (0.5 * math.sin(2 * math.pi * tone * (n + i) / 48000) for i in range(1024)))
+                pcm = wave.tobytes()
+                chunk.planes[0].update(pcm + bytes(chunk.planes[0].buffer_size - len(pcm)))
                 chunk.sample_rate, chunk.pts = 48000, n
                 n += 1024
                 for packet in sound.encode(chunk):

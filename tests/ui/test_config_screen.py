@@ -28,6 +28,8 @@ def test_landscape_english_silent(tmp_path):
     ('[screen]\nwidth = 100\n', "screen.width", "out of range"),
     ('[screen]\nfullscreen = "yes"\n', "screen.fullscreen", "expected true or false"),
     ('[screen]\nrotate = 90\n', "screen.rotate", "unknown key"),
+    ('[screen]\nvideo_volume = 1.5\n', "screen.video_volume", "out of range"),
+    ('[screen]\nvideo_volume = "loud"\n', "screen.video_volume", "expected"),
 ])
 def test_errors_name_the_key(tmp_path, text, key, words):
     with pytest.raises(ConfigError) as err:

@@ -20,6 +20,7 @@ from kiosk.ui.painter import Painter
 from kiosk.ui.screens import cards
 from kiosk.ui.screens.base import View, earliest
 from kiosk.ui.screens.promo import FactCards, Promo
+from kiosk.ui.speaker import Speaker
 from kiosk.ui.video import Counts, Video
 
 LOGGER = logging.getLogger(__name__)
@@ -46,12 +47,14 @@ class Playlist:
     The next item is made ready before the current one ends, and the current one stays up (a video: its
     last frame) until the next can show its first: there is never a blank moment between items, nor when
     new content (a new ``store.generation()``) takes over. A file that will not play is logged once and
-    skipped. ``wallclock`` gives the aware local time the schedule is decided in.
+    skipped. ``wallclock`` gives the aware local time the schedule is decided in. With a ``speaker`` the
+    videos' sound plays too; without one they are muted (their sound is not even decoded).
     """
 
     def __init__(self, store: ContentStore, tz: ZoneInfo, *, wallclock: Callable[[], datetime] | None = None,
-                 fallback: Promo | None = None) -> None:
+                 fallback: Promo | None = None, speaker: Speaker | None = None) -> None:
         self.store = store
+        self.speaker = speaker if speaker is not None and speaker.available else None
         self.tz = tz
         self.wallclock = wallclock or (lambda: datetime.now(tz))
         self.fallback: Promo = fallback or FactCards()
@@ -86,6 +89,7 @@ class Playlist:
         kind = slot.item.kind
         if kind == "video":
             slot.frame = slot.video.frame_at(self._t - slot.start) or slot.frame
+            self._sound(slot)
             p.box(rect, theme.PANEL)
             self._blit(p.surface, slot.frame)
             self._redraw_at = math.inf
@@ -118,6 +122,7 @@ class Playlist:
         if slot is None or slot.video is None:
             return [], earliest(self._redraw_at - v.now, self._poll_s())
         frame = slot.video.frame_at(self._t - slot.start)
+        self._sound(slot)
         if frame is None:
             return [], self._poll_s()
         slot.frame = frame
@@ -127,6 +132,8 @@ class Playlist:
         """Off screen (the screen blanked, or another screen up): play time stands still, and the decoders,
         given no frames to hand out, stop once their few frames ahead are decoded."""
         self._seen = None
+        if self.speaker is not None:
+            self.speaker.pause()
 
     def close(self) -> None:
         """Stop every decoder (a later draw starts again with the item after the one that was on)."""
@@ -291,7 +298,8 @@ class Playlist:
         slot = _Slot(item)
         try:
             if item.kind == "video":
-                slot.video = Video(self._installed.path(item.asset), self._rect.size, name=item.asset).start()
+                slot.video = Video(self._installed.path(item.asset), self._rect.size, name=item.asset,
+                                   sound=self.speaker.format if self.speaker is not None else None).start()
             elif item.kind == "book":
                 self._cover(item)
             else:
@@ -332,9 +340,15 @@ class Playlist:
         where = f"{item.asset} ({self._installed.path(item.asset)})" if item.asset and self._installed else key[1]
         LOGGER.warning("content item %r cannot be shown and is skipped: %s: %s", item.id, where, why)
 
+    def _sound(self, slot: _Slot) -> None:
+        if self.speaker is not None and slot.video is not None:
+            self.speaker.feed(slot.video)
+
     def _drop(self, slot: _Slot | None) -> None:
         if slot is None or slot.video is None:
             return
+        if self.speaker is not None:
+            self.speaker.stop(slot.video)
         slot.video.close()
         for f in fields(Counts):
             setattr(self._closed, f.name, getattr(self._closed, f.name) + getattr(slot.video.counts, f.name))
