@@ -24,13 +24,16 @@ text() {  # text TEXT SIZE Y [COLOUR] [EXTRA]: one centred line for a -vf chain
     "$FONT" "${1//:/\\:}" "$2" "${4:-white}" "$3" "${5:-}"
 }
 
-clip() {  # clip NAME SECONDS GRADIENT_COLOURS FILTERS: a 1280x720 30 fps H.264 clip
+clip() {  # clip NAME SECONDS GRADIENT_COLOURS FILTERS: a 1280x720 30 fps H.264 clip with a soft chord (AAC)
   local file="$out/video/$1.mp4"
   fresh "$file" && return
   say "encoding $file"
+  # The chord is heard only on a bookcase with [screen] video_volume above 0 (muted by default).
   ffmpeg -hide_banner -loglevel error -y -f lavfi \
-    -i "gradients=s=1280x720:r=30:d=$2:speed=0.02:$3" \
-    -vf "$4" -c:v libx264 -preset veryfast -crf 23 -pix_fmt yuv420p -movflags +faststart "$file"
+    -i "gradients=s=1280x720:r=30:d=$2:speed=0.02:$3" -f lavfi \
+    -i "aevalsrc='0.06*sin(2*PI*262*t)+0.05*sin(2*PI*330*t)+0.04*sin(2*PI*392*t)':s=48000:d=$2" \
+    -vf "$4" -af "afade=t=in:d=1,afade=t=out:st=$(($2 - 1)):d=1" \
+    -c:v libx264 -preset veryfast -crf 23 -pix_fmt yuv420p -c:a aac -b:a 96k -movflags +faststart "$file"
 }
 
 still() {  # still FILE WxH COLOUR FILTERS: one PNG
