@@ -4,8 +4,8 @@ One attempt (``update``): GET ``manifest.json`` and ``manifest.sig`` from the co
 signature (nothing else is downloaded before it checks out; a pair that does not is read once more, in case it
 was caught mid-publish), refuse a version not newer than the one installed, then download every asset not
 already in ``objects/`` into ``objects/<sha256>.part`` — resuming from the part's length with
-``Range: bytes=<len>-`` — under a bandwidth cap, check each file's hash, and make the new version current in one rename
-(kiosk.content.store). Whatever goes wrong — a bad signature, a tampered file, an HTTP error, a dropped
+``Range: bytes=<len>-`` — under a bandwidth cap, check each file's hash, and make the new version current in one
+rename (kiosk.content.store). Whatever goes wrong — a bad signature, a tampered file, an HTTP error, a dropped
 connection, a full disk, a malformed manifest — the content on screen stays, one log line says what was
 refused and why, the parts downloaded so far stay for the next attempt, and the thread tries again after 30 s,
 60 s, … up to ``check_interval_s``.
