@@ -32,6 +32,9 @@ class ConfigError(Exception):
 class Bookcase:
     id: str
     name: str
+    latitude: float | None = None        # where it stands (WGS 84 degrees), for "the nearest bookcase that has it"
+    longitude: float | None = None
+    address: str = ""                    # the street address patrons of other bookcases are shown
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class ScreenConfig:
     power_off_command: str | None = None
     wake_s: int = 120                    # outside on_hours, a tap or a card keeps the screen on this long
     video_volume: float = 0.0            # the promotional videos' sound, 0..1; 0 (the default) mutes them
+    reserve_url: str | None = None       # the library's WeChat page to reserve a title no bookcase holds (a QR code)
 
 
 @dataclass(frozen=True)
@@ -273,8 +277,17 @@ class _Reader:
         if len(secret) < 16:
             raise self.fail("secret", "must be at least 16 characters (the library's patron-key secret)")
         bc = self.table(data, "bookcase")
-        self.unknown(bc, "bookcase.", {"id", "name"})
-        bookcase = Bookcase(id=self.value(bc, "id", "bookcase.", str), name=self.value(bc, "name", "bookcase.", str))
+        self.unknown(bc, "bookcase.", {"id", "name", "latitude", "longitude", "address"})
+        bookcase = Bookcase(id=self.value(bc, "id", "bookcase.", str), name=self.value(bc, "name", "bookcase.", str),
+                            latitude=self.value(bc, "latitude", "bookcase.", float, None, low=-90, high=90),
+                            longitude=self.value(bc, "longitude", "bookcase.", float, None, low=-180, high=180),
+                            address=self.value(bc, "address", "bookcase.", str, ""))
+        for key in ("latitude", "longitude"):
+            if getattr(bookcase, key) is not None and getattr(bookcase, key) != getattr(bookcase, key):
+                raise self.fail(f"bookcase.{key}", "nan is not a place: give degrees, as a map shows them")
+        if (bookcase.latitude is None) != (bookcase.longitude is None):
+            raise self.fail("bookcase.latitude" if bookcase.latitude is None else "bookcase.longitude",
+                            "missing: give both latitude and longitude (degrees, as a map shows them), or neither")
         data_dir = Path(self.value(data, "data_dir", "", str))
         if not data_dir.is_absolute():
             data_dir = Path(os.path.normpath(self.base / data_dir))
@@ -468,7 +481,7 @@ class _Reader:
     def screen(self, d: dict) -> ScreenConfig:
         p = "screen."
         self.unknown(d, p, {"width", "height", "fullscreen", "language", "voice", "on_hours", "power",
-                            "power_on_command", "power_off_command", "wake_s", "video_volume"})
+                            "power_on_command", "power_off_command", "wake_s", "video_volume", "reserve_url"})
         power = self.value(d, "power", p, str, "none", choices=("none", "command"))
         commands = {k: self.value(d, k, p, str, None) for k in ("power_on_command", "power_off_command")}
         if power == "command" and None in commands.values():
@@ -482,7 +495,14 @@ class _Reader:
             fullscreen=self.value(d, "fullscreen", p, bool, True),
             language=self.value(d, "language", p, str, "zh", choices=("zh", "en")),
             voice=self.value(d, "voice", p, bool, True),
+            reserve_url=self.reserve_url(d, p),
         )
+
+    def reserve_url(self, d: dict, p: str) -> str | None:
+        url = self.value(d, "reserve_url", p, str, None)
+        if url is not None and not re.fullmatch(r"https?://\S+", url):
+            raise self.fail(p + "reserve_url", f"{url!r} is not a web address (https://...) a phone can open")
+        return url
 
     def windows(self, d: dict, key: str, prefix: str) -> tuple[str, ...]:
         value = self.value(d, key, prefix, list, [])

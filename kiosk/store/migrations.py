@@ -80,13 +80,50 @@ CREATE INDEX inbox_received ON inbox(received)
 """
 
 
-def _run(script: str):
+V4_SEARCH = """
+-- Find a book (kiosk.search): what the catalogue and the fleet's holdings say of each book, and each
+-- bookcase's place, for the nearest-first answer.
+ALTER TABLE catalogue ADD COLUMN isbn TEXT NOT NULL DEFAULT '';
+ALTER TABLE catalogue ADD COLUMN clc TEXT NOT NULL DEFAULT '';
+ALTER TABLE remote_holdings ADD COLUMN title_id INTEGER;
+CREATE INDEX remote_holdings_title ON remote_holdings(title_id);
+ALTER TABLE peers ADD COLUMN latitude REAL;
+ALTER TABLE peers ADD COLUMN longitude REAL;
+ALTER TABLE peers ADD COLUMN address TEXT;
+ALTER TABLE peers ADD COLUMN distance_m REAL;
+-- One row per title known here, with how many other bookcases hold it and how far the nearest is.
+CREATE TABLE search_titles (id INTEGER PRIMARY KEY, title TEXT NOT NULL UNIQUE, author TEXT NOT NULL DEFAULT '',
+                            isbn TEXT NOT NULL DEFAULT '', clc TEXT NOT NULL DEFAULT '',
+                            holders INTEGER NOT NULL DEFAULT 0, nearest_m REAL);
+CREATE INDEX search_titles_isbn ON search_titles(isbn) WHERE isbn != '';
+CREATE INDEX search_titles_clc ON search_titles(clc, holders);
+-- Pinyin keys, no copy of the text: "head" from a title's or an author's start, "rest" from inside a title.
+CREATE VIRTUAL TABLE search_head USING fts5(k, content='', detail=none, prefix='1 2 3');
+CREATE VIRTUAL TABLE search_rest USING fts5(k, content='', detail=none, prefix='1 2 3');
+-- Catalogue titles waiting for their keys (the core loop computes them: kiosk.search.index.refresh).
+CREATE TABLE search_pending (title TEXT PRIMARY KEY);
+INSERT OR IGNORE INTO search_pending (title) SELECT title FROM catalogue;
+INSERT OR IGNORE INTO search_pending (title) SELECT DISTINCT title FROM remote_holdings WHERE title IS NOT NULL;
+CREATE INDEX loans_loaned_at ON loans(loaned_at)
+"""
+# Triggers hold a ";" of their own: statements of their own, after the script.
+V4_TRIGGERS = (
+    "CREATE TRIGGER catalogue_search_insert AFTER INSERT ON catalogue "
+    "BEGIN INSERT OR IGNORE INTO search_pending (title) VALUES (new.title); END",
+    "CREATE TRIGGER catalogue_search_update AFTER UPDATE OF title, author, isbn, clc ON catalogue "
+    "BEGIN INSERT OR IGNORE INTO search_pending (title) VALUES (new.title); END",
+)
+
+
+def _run(script: str, *whole: str):
     def apply(db: sqlite_utils.Database) -> None:
         # executescript() would COMMIT first; run statement by statement inside our transaction.
         for statement in script.split(";"):
             if statement.strip():
                 db.conn.execute(statement)
+        for statement in whole:
+            db.conn.execute(statement)
     return apply
 
 
-MIGRATIONS = [_run(V1_INITIAL), _run(V2_PATRONS_STAFF), _run(V3_FLEET)]
+MIGRATIONS = [_run(V1_INITIAL), _run(V2_PATRONS_STAFF), _run(V3_FLEET), _run(V4_SEARCH, *V4_TRIGGERS)]

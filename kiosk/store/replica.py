@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
 import sqlite_utils
 
+from kiosk.search import index as search_index
 from kiosk.store.db import transaction
 
 LOGGER = logging.getLogger(__name__)
 
 LOCAL = "here"      # closed_by for a remote loan ended by a loan or return at this bookcase
+ISBN = re.compile(r"[0-9Xx-]{10,17}")   # what the holdings message carries (kiosk.sync.schema)
 
 
 def now_iso() -> str:
@@ -158,6 +161,7 @@ def replace_holdings(conn: sqlite3.Connection, msg: dict) -> bool:
     row = conn.execute("SELECT holdings_ts FROM peers WHERE bookcase = ?", (bookcase,)).fetchone()
     if row and row[0] and row[0] > ts:
         return False
+    before = search_index.titles_of(conn, bookcase)
     conn.execute("DELETE FROM remote_holdings WHERE bookcase = ?", (bookcase,))
     conn.executemany("INSERT OR REPLACE INTO remote_holdings (bookcase, item_id, title, door) VALUES (?, ?, ?, ?)",
                      [(bookcase, i["item"], i.get("title"), i.get("door")) for i in msg["items"]])
@@ -165,6 +169,7 @@ def replace_holdings(conn: sqlite3.Connection, msg: dict) -> bool:
                  "ON CONFLICT(bookcase) DO UPDATE SET name = excluded.name, holdings_ts = excluded.holdings_ts, "
                  "holdings_count = excluded.holdings_count, updated = excluded.updated",
                  (bookcase, msg.get("name"), ts, len(msg["items"]), now_iso()))
+    search_index.holdings_changed(conn, msg, before)      # the find-a-book index, in the same transaction
     return True
 
 
@@ -206,10 +211,12 @@ def where_else(db: sqlite_utils.Database, text: str, limit: int = 20) -> list[di
 
 def local_holdings(db: sqlite_utils.Database) -> list[dict]:
     """What this bookcase holds now, for its retained holdings message."""
-    rows = db.execute("SELECT h.item_id, c.title, h.door FROM holdings h LEFT JOIN catalogue c "
-                      "ON c.item_id = h.item_id WHERE h.status = 'present' AND h.item_id IS NOT NULL "
+    rows = db.execute("SELECT h.item_id, c.title, h.door, c.author, c.isbn, c.clc FROM holdings h LEFT JOIN "
+                      "catalogue c ON c.item_id = h.item_id WHERE h.status = 'present' AND h.item_id IS NOT NULL "
                       "ORDER BY h.door, h.item_id")
-    return [{"item": i, **({"title": t} if t else {}), "door": d} for i, t, d in rows]
+    return [{"item": i, **({"title": t} if t else {}), "door": d,
+             **{k: v for k, v in (("author", a), ("isbn", s if s and ISBN.fullmatch(s) else None), ("clc", c)) if v}}
+            for i, t, d, a, s, c in rows]
 
 
 # --- counters and the last sync, kept in meta ----------------------------------------------------

@@ -45,6 +45,9 @@ _DOOR = {"type": "integer", "minimum": 1, "maximum": 255}
 _TEXT = {"type": "string", "maxLength": 500}
 _COUNT = {"type": "integer", "minimum": 0}
 _DATE = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+# Where a bookcase stands (optional in state and holdings): WGS 84 degrees and a street address.
+_PLACE = {"latitude": {"type": "number", "minimum": -90, "maximum": 90},
+          "longitude": {"type": "number", "minimum": -180, "maximum": 180}, "address": _TEXT}
 
 
 def _null(schema: dict) -> dict:
@@ -94,7 +97,7 @@ MESSAGE_SCHEMAS: dict[str, dict] = {
         "type": "object",
         "required": ["v", "id", "bookcase", "ts", "type", "online", "version", "outbox_depth", "last_sync"],
         "properties": {"v": {"const": VERSION}, "id": _UUID, "bookcase": _BOOKCASE, "ts": _TS,
-                       "type": {"const": "state"}, "online": {"type": "boolean"}, "name": _TEXT,
+                       "type": {"const": "state"}, "online": {"type": "boolean"}, "name": _TEXT, **_PLACE,
                        "version": {"type": "string", "maxLength": 32}, "outbox_depth": _COUNT,
                        "last_sync": _null(_TS), "reason": _TEXT,
                        "counters": {"type": "object", "additionalProperties": _COUNT, "maxProperties": 64},
@@ -105,10 +108,12 @@ MESSAGE_SCHEMAS: dict[str, dict] = {
         "type": "object",
         "required": ["v", "id", "bookcase", "ts", "type", "items"],
         "properties": {"v": {"const": VERSION}, "id": _UUID, "bookcase": _BOOKCASE, "ts": _TS,
-                       "type": {"const": "holdings"}, "name": _TEXT,
+                       "type": {"const": "holdings"}, "name": _TEXT, **_PLACE,
                        "items": {"type": "array", "maxItems": 5000, "items": {
                            "type": "object", "required": ["item"],
-                           "properties": {"item": _ITEM, "title": _TEXT, "door": _DOOR}}}}},
+                           "properties": {"item": _ITEM, "title": _TEXT, "door": _DOOR, "author": _TEXT,
+                                          "isbn": {"type": "string", "pattern": "^[0-9Xx-]{10,17}$"},
+                                          "clc": {"type": "string", "maxLength": 40}}}}}},
     "patron_status": {
         "type": "object",
         "required": ["v", "id", "ts", "type", "patron", "patron_class", "status", "loans_elsewhere"],

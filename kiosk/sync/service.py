@@ -56,6 +56,9 @@ class FleetSync:
         self.cfg = config.mqtt
         self.id = config.bookcase.id
         self.name = config.bookcase.name
+        bc = config.bookcase                 # where it stands, in state and holdings (find a book: the nearest)
+        self.place = {k: v for k, v in (("latitude", bc.latitude), ("longitude", bc.longitude),
+                                        ("address", bc.address)) if v not in (None, "")}
         self.store = store
         self.post = post
         self.clock = clock
@@ -221,7 +224,7 @@ class FleetSync:
     def _publish_holdings(self, now: float) -> None:
         items = replica.local_holdings(self.store.db)
         msg = {"v": schema.VERSION, "id": str(uuid.uuid4()), "bookcase": self.id, "ts": replica.now_iso(),
-               "type": "holdings", "name": self.name, "items": items}
+               "type": "holdings", "name": self.name, **self.place, "items": items}
         try:
             schema.check_message("holdings", msg)
         except schema.MessageError as exc:
@@ -235,7 +238,7 @@ class FleetSync:
 
     def _state(self, online: bool, reason: str | None = None, depth: int | None = None) -> bytes:
         msg = {"v": schema.VERSION, "id": str(uuid.uuid4()), "bookcase": self.id, "ts": replica.now_iso(),
-               "type": "state", "online": online, "name": self.name, "version": __version__,
+               "type": "state", "online": online, "name": self.name, **self.place, "version": __version__,
                "outbox_depth": replica.outbox_depth(self.store.db) if depth is None else depth,
                "last_sync": self.last_sync, "counters": dict(sorted(self.counters.items()))}
         if reason:
