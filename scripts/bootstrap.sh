@@ -12,6 +12,7 @@ APT_PACKAGES=(
   socat systemd fonts-noto-cjk                # serial debugging, systemd-analyze, CJK glyphs
   xvfb                                        # a real X display for the demo window test and `xvfb-run make demo`
   ffmpeg                                      # scripts/make-demo-content.sh encodes the demo video clips
+  postgresql                                  # the gateway's shared journal: its tests start their own server
 )
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
