@@ -26,8 +26,11 @@ from kiosk.drivers.rfid.device import RfidBus
 from kiosk.drivers.rfid.tag import TagDecodeError, decode_tag
 from kiosk.drivers.pcsc.device import CardReader
 from kiosk.drivers.scanner.device import Scanner
-from kiosk.intents import IntentServer
+from kiosk.intents import IntentServer, ScanRouter
+from kiosk.search import index as search_index
+from kiosk.search.finder import Finder
 from kiosk.sdnotify import Notifier
+from kiosk.store.db import transaction
 from kiosk.store.ledger import Store
 from kiosk.store.seed import seed_demo
 from kiosk.sync.content import ContentUpdater
@@ -53,6 +56,8 @@ class App:
         self.store = Store(config.db_path, config.bookcase.id)
         if config.seed_demo_data:
             seed_demo(self.store, config)
+        self._index_catalogue()
+        self.scans = ScanRouter(lambda text: self.post(ev.CardPresented(text)))
         s = config.session
         self.flow = Flow(
             bookcase_id=config.bookcase.id, doors=[d.number for d in config.doors], ledger=self.store,
@@ -81,7 +86,7 @@ class App:
                             retries=config.rfid.retries,
                             on_link=lambda up, msg: self.post(ev.DeviceLink("rfid", up, msg, all_doors)))
         self.scanner = Scanner(config.scanner.port, baudrate=config.scanner.baudrate,
-                               on_scan=lambda text: self.post(ev.CardPresented(text.strip())),
+                               on_scan=lambda text: self.scans.route(text.strip()),
                                on_bad_line=lambda why: self.post(ev.BadScan(why)),
                                on_link=lambda up, msg: self.post(ev.DeviceLink("scanner", up, msg)))
         # The card UID string (upper-case hex) is what the patron key is made of: see CardReader's docstring.
@@ -93,29 +98,33 @@ class App:
         self._scans = _Worker("inventory", self._scan)
         self.intents = IntentServer(config.intent_socket, self.post, lambda: self.snapshot) \
             if config.intent_socket else None
-        self._finder: Store | None = None       # the screen's read-only view of the database (see find)
+        # The screen's finder: a read-only connection of its own (kiosk.search.finder); it may take the scanner's
+        # lines while the Find page is open.
+        self.find = Finder(config.db_path, config.bookcase.id, scans=self.scans)
         # The large screen's signed content: none is accepted (the built-in cards show) without the library's keys.
         self.content_store = ContentStore(config.content_dir, tuple(public_key(k) for k in config.content.public_keys))
         self.content = ContentUpdater(config, self.content_store) if config.content.public_keys else None
         self.sync = FleetSync(config, self.store, self.post, on_content=self.content.announce if self.content else None,
                               content_status=self.content.status if self.content else None) \
             if config.mqtt else None   # None: offline bookcase
-        self._finder_lock = threading.Lock()
 
     # --- threads post, the core loop consumes --------------------------------------------------
 
     def post(self, event: ev.Event) -> None:
         self.events.put(event)
 
-    def find(self, text: str) -> list[dict]:
-        """Titles in this bookcase matching ``text`` (Store.find); when there are none, where else in the fleet
-        they are (Store.where_else: rows with ``bookcase`` and ``name``). For the screen's thread: its own
-        read-only connection, so a search never waits for, or writes with, the core loop."""
-        with self._finder_lock:
-            if self._finder is None:
-                self._finder = Store(self.config.db_path, self.config.bookcase.id)
-                self._finder.db.execute("PRAGMA query_only = ON")
-            return self._finder.find(text) or self._finder.where_else(text)
+    def _index_catalogue(self) -> None:
+        """Before the core loop runs: this bookcase's place and the catalogue's new titles into the find-a-book
+        index (kiosk.search.index; the fleet's holdings are indexed as they arrive)."""
+        bc = self.config.bookcase
+        try:
+            with transaction(self.store.db) as conn:
+                search_index.set_home(conn, bc.latitude, bc.longitude)
+                n = search_index.refresh(conn, limit=10 ** 9)
+            if n:
+                LOGGER.info("find a book: %d catalogue titles indexed", n)
+        except Exception:
+            LOGGER.exception("find a book: the catalogue could not be indexed; searches may miss new titles")
 
     def run(self, install_signal_handlers: bool = True) -> None:
         if install_signal_handlers:
@@ -237,10 +246,7 @@ class App:
             except Exception:
                 LOGGER.exception("error while stopping the content updater")
         self.store.close()
-        with self._finder_lock:
-            if self._finder is not None:
-                self._finder.close()
-                self._finder = None
+        self.find.close()
         self.notifier.close()
 
     # --- device callbacks (driver threads) ------------------------------------------------------

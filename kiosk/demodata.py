@@ -70,6 +70,55 @@ GENERAL_TITLES: tuple[tuple[str, str], ...] = (
     ("家", "巴金"),
 )
 
+# CLC class marks (中国图书馆分类法) of the demo titles, for browsing by subject and the children's shelf.
+CLASS_MARKS: dict[str, str] = {
+    "高考1978": "I251", "我心归处是敦煌": "K825.81", "杂草记": "Q949", "思君令人老，努力加餐饭": "I267",
+    "端午": "K892.18", "百年沪闵路": "K295.1", "上海闵行红色地图": "K295.1", "去北极，在冰川消失前": "K951",
+    "数学的故事": "O1-49", "开罗埃及博物馆": "G269.411", "咕咚来了": "I287.8", "DK蘑菇大百科": "Q949.32",
+    "草房子": "I287.45", "青铜葵花": "I287.45", "小巴掌童话": "I287.7", "没头脑和不高兴": "I287.7",
+    "大林和小林": "I287.7", "稻草人": "I287.7", "小猪唏哩呼噜": "I287.7", "皮皮鲁传": "I287.45",
+    "城南旧事": "I287.45", "猜猜我有多爱你": "I561.85", "好饿的毛毛虫": "I712.85", "十万个为什么": "Z228.1",
+    "繁花": "I247.5", "长恨歌": "I247.5", "活着": "I247.57", "平凡的世界": "I247.5", "围城": "I246.5",
+    "人世间": "I247.5", "额尔古纳河右岸": "I247.5", "三体": "I247.55", "乡土中国": "C912.82",
+    "人间词话": "I207.23", "朝花夕拾": "I210.6", "呼兰河传": "I246.5", "骆驼祥子": "I246.5", "边城": "I246.5",
+    "家": "I246.5",
+}
+# ISBNs known for these editions; the other demo titles get made-up ISBNs with valid check digits (demo_isbn).
+KNOWN_ISBNS = {"活着": "9787506365437", "三体": "9787536692930", "红楼梦": "9787020002207",
+               "百年孤独": "9787544253994"}
+
+# Titles in the library's catalogue that the demo bookcase does not stock (item ids "MH2019…"): the Find page
+# names the bookcases that hold them, or offers to reserve them. (title, author, CLC class)
+LIBRARY_TITLES: tuple[tuple[str, str, str], ...] = (
+    ("红楼梦", "曹雪芹", "I242.4"),
+    ("三国演义", "罗贯中", "I242.4"),
+    ("西游记", "吴承恩", "I242.4"),
+    ("长安十二时辰", "马伯庸", "I247.5"),
+    ("百年孤独", "加西亚·马尔克斯 著；范晔 译", "I775.45"),
+    ("小王子", "圣埃克苏佩里", "I565.88"),
+    ("时间简史", "史蒂芬·霍金", "P159"),
+    ("曾国藩传", "张宏杰", "K827"),
+    ("Python编程：从入门到实践", "埃里克·马瑟斯", "TP311.561"),
+    ("海底两万里", "儒勒·凡尔纳", "I565.84"),
+)
+LIBRARY_ITEM_PREFIX = "MH2019"
+
+
+def demo_isbn(title: str) -> str:
+    """The title's ISBN-13: a known one, else one made up from the title (978-7, a valid check digit)."""
+    if title in KNOWN_ISBNS:
+        return KNOWN_ISBNS[title]
+    body = "9787" + str(int.from_bytes(hashlib.sha256(title.encode("utf-8")).digest()[:6], "big"))[-8:].zfill(8)
+    check = (10 - sum(int(c) * (1 if i % 2 == 0 else 3) for i, c in enumerate(body)) % 10) % 10
+    return body + str(check)
+
+
+def library_books() -> list[DemoBook]:
+    """One catalogue record for each of LIBRARY_TITLES, behind no door of the demo bookcase (door 0)."""
+    return [DemoBook(f"{LIBRARY_ITEM_PREFIX}{n + 1:04d}", title, author, 0, demo_isbn(title), clc)
+            for n, (title, author, clc) in enumerate(LIBRARY_TITLES)]
+
+
 # Copies of each title in the demo pool: recommended titles are stocked several times over.
 _COPIES = ((RECOMMENDED_TITLES, 4), (CHILDREN_TITLES, 2), (GENERAL_TITLES, 2))
 _SHUFFLE_SEED = 2020
@@ -83,6 +132,8 @@ class DemoBook:
     title: str
     author: str
     door: int
+    isbn: str = ""
+    clc: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,7 +171,7 @@ def demo_books(doors: Sequence[int], per_door: int = 60) -> list[DemoBook]:
     for index in range(total):
         title, author = pool[index % len(pool)]
         books.append(DemoBook(item_id=f"{ITEM_ID_PREFIX}{index + 1:04d}", title=title, author=author,
-                              door=doors[index // per_door]))
+                              door=doors[index // per_door], isbn=demo_isbn(title), clc=CLASS_MARKS.get(title, "")))
     return books
 
 

@@ -82,6 +82,28 @@ class IntentServer:
             pass
 
 
+class ScanRouter:
+    """Where a line from the scanner goes: to the core as a card (``default``), unless a page of the screen that
+    wants barcodes (the Find page, searching for a scanned book) ``claim``s it. The claimer runs on the scanner's
+    thread and must only take note and return: True if it took the line."""
+
+    def __init__(self, default: Callable[[str], None]) -> None:
+        self.default = default
+        self.claimer: Callable[[str], bool] | None = None
+
+    def claim(self, claimer: Callable[[str], bool] | None) -> None:
+        self.claimer = claimer
+
+    def route(self, text: str) -> None:
+        claimer = self.claimer
+        try:
+            if claimer is not None and claimer(text):
+                return
+        except Exception:
+            LOGGER.exception("the screen could not take a scanned line; it goes to the core as a card")
+        self.default(text)
+
+
 def send(path: Path | str, request: dict, timeout_s: float = 5.0) -> dict:
     """Client side: send one intent, return the answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

@@ -61,3 +61,9 @@ class Answer:
     shelf: str | None = None
     error: bool = False
     more: bool = False                             # there were more than the books listed
+
+    @property
+    def rows(self) -> tuple[dict, ...]:
+        """The answer's own words (titles, authors, places): data, not the screen's words (layout checks)."""
+        return tuple({"title": b.title, "author": b.author, "isbn": b.isbn, "clc": b.clc,
+                      "places": " ".join(f"{p.name} {p.address}" for p in b.places)} for b in self.books)

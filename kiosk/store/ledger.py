@@ -51,7 +51,8 @@ class Store:
         return count
 
     def upsert_catalogue(self, items: Iterable[dict]) -> int:
-        return self._upsert("catalogue", "item_id", ("title", "author"), items, {"author": ""})
+        return self._upsert("catalogue", "item_id", ("title", "author", "isbn", "clc"), items,
+                            {"author": "", "isbn": "", "clc": ""})
 
     def _upsert(self, table: str, pk: str, columns: tuple[str, ...], rows: Iterable[dict], defaults: dict) -> int:
         now = _now()

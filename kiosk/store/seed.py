@@ -7,12 +7,13 @@ import logging
 from kiosk.config import Config
 from kiosk.core.policy import card_hint, patron_key
 from kiosk.core.staff import hash_pin
-from kiosk.demodata import DEMO_STAFF_CARD, DEMO_STAFF_PIN, MAX_DEMO_ITEMS, demo_books, demo_patrons
+from kiosk.demodata import DEMO_STAFF_CARD, DEMO_STAFF_PIN, MAX_DEMO_ITEMS, demo_books, demo_patrons, \
+    library_books
 from kiosk.store.ledger import Store
 
 LOGGER = logging.getLogger(__name__)
 
-SEED_VERSION = "2"
+SEED_VERSION = "3"
 MAX_BOOKS_PER_DOOR = 300
 
 
@@ -24,7 +25,8 @@ def seed_demo(store: Store, config: Config) -> bool:
     doors = [d.number for d in config.doors]
     per_door = min(MAX_BOOKS_PER_DOOR, MAX_DEMO_ITEMS // len(doors))
     books = demo_books(doors, per_door=per_door)
-    store.upsert_catalogue({"item_id": b.item_id, "title": b.title, "author": b.author} for b in books)
+    store.upsert_catalogue({"item_id": b.item_id, "title": b.title, "author": b.author, "isbn": b.isbn, "clc": b.clc}
+                           for b in books + library_books())
     store.upsert_patrons({"patron_key": patron_key(config.secret, p.card_number), "patron_class": p.patron_class,
                           "status": p.status, "loans_elsewhere": p.loans_elsewhere,
                           "card_hint": card_hint(p.card_number)} for p in demo_patrons())

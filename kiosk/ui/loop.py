@@ -20,7 +20,8 @@ from kiosk.ui.i18n import LANGS, catalogue
 from kiosk.ui.painter import Painter
 from kiosk.ui.power import ScreenPower
 from kiosk.ui.screens import IDLE_PAGES, STAFF_STATES, make_screens, screen_name
-from kiosk.ui.screens.base import Found, View
+from kiosk.ui.screens.base import View
+from kiosk.ui.screens.find_state import FindState
 from kiosk.ui.screens.promo import RECOMMENDED_TITLES, Promo
 from kiosk.ui.touch import TouchFilter
 from kiosk.ui.voice import Voice
@@ -58,11 +59,11 @@ class KioskUI:
         if promo is not None:
             self.screens["attract"].promo = promo
         self.power = power                 # None: the screen is always on
-        self._post, self._find = post, find
+        self._post = post
+        self.finding = FindState(find, self.settings.reserve_url)      # the Find page's state and its finder
         self._snapshot = snapshot or (lambda: Snapshot(state="starting"))
         self.lang = self.settings.language
         self.page: str | None = None
-        self.found: Found | None = None
         self.pin = ""
         self.chosen: tuple[int, float] | None = None
         self.last_touch = clock()
@@ -90,7 +91,8 @@ class KioskUI:
     def connect(self, post: Callable[[ev.Event], None], snapshot: Callable[[], Snapshot],
                 find: Callable[[str], list[dict]] | None = None) -> None:
         """Attach the core (the window may open before the core exists)."""
-        self._post, self._snapshot, self._find = post, snapshot, find
+        self._post, self._snapshot = post, snapshot
+        self.finding.connect(find)
         self.invalidate()
 
     def open(self) -> None:
@@ -150,19 +152,63 @@ class KioskUI:
         self.invalidate()
 
     def open_page(self, page: str | None) -> None:
+        if page == "find" and self.page != "find":
+            self.say("find_open")
         self.page = page
+        self.finding.open = page == "find"
         if page != "find":
-            self.found = None
+            self.finding.reset()
         self.invalidate()
 
+    @property
+    def found(self):
+        """The Find page's answer (kiosk.search.results.Answer), or None."""
+        return self.finding.answer
+
     def find(self, title: str) -> None:
-        try:
-            rows = tuple(self._find(title)) if self._find is not None else ()
-            self.found = Found(title, rows)
-        except Exception:
-            LOGGER.exception("title search for %r failed", title)
-            self.found = Found(title, error=True)
+        """One title by name (a recommendation tapped, or a caller's text)."""
+        self.finding.title(title)
+        self._say_book()
         self.invalidate()
+
+    def find_key(self, key: str) -> None:
+        self.finding.key(key)
+        self.invalidate()
+
+    def find_back(self) -> None:
+        if not self.finding.back():
+            self.open_page(None)
+        self.invalidate()
+
+    def find_browse(self, shelf: str) -> None:
+        self.finding.browse(shelf)
+        self.invalidate()
+
+    def find_open(self, index: int) -> None:
+        self.finding.open_book(index)
+        self._say_book()
+        self.invalidate()
+
+    def find_page(self, delta: int, per_page: int) -> None:
+        self.finding.page(delta, per_page)
+        self.invalidate()
+
+    def _say_book(self) -> None:
+        book = self.finding.view().opened
+        if book is not None:
+            self.say("find_here" if book.here else "find_elsewhere" if book.held else "find_none")
+
+    def _take_scans(self) -> None:
+        """Barcodes scanned while the Find page is open: a book shows; anything else goes to the core as a card."""
+        for text, book in self.finding.take_scans():
+            if book:
+                LOGGER.info("screen: a scanned barcode looked up on the Find page")
+                self._say_book()
+            else:
+                self.open_page(None)
+                self.post(ev.CardPresented(text))
+            self.last_touch = self.clock()
+            self.invalidate()
 
     def choose_found(self, door: int) -> None:
         self.post(ev.DoorChosen(door))
@@ -227,7 +273,8 @@ class KioskUI:
     def view(self, now: float | None = None) -> View:
         return View(snap=self._snap or self._snapshot(), cat=catalogue(self.lang), act=self, now=self.clock() if now is None else now,
                     bookcase_name=self.bookcase_name, page=self.page, found=self.found, pin=self.pin,
-                    chosen=self.chosen[0] if self.chosen else None, recommended=self.recommended)
+                    chosen=self.chosen[0] if self.chosen else None, recommended=self.recommended,
+                    finding=self.finding.view())
 
     def render(self, force: bool = False) -> bool:
         """Draw a frame if anything on screen changed or is due to move; True if one was drawn.
@@ -236,6 +283,7 @@ class KioskUI:
         size), a screen with ``update(p, v)`` redraws only the region that moves (the promotional video);
         ``present()`` then shows just those rects."""
         now = self.clock()
+        self._take_scans()
         snap = self._snapshot()
         if snap is not self._snap:
             old, self._snap = self._snap, snap
@@ -391,11 +439,12 @@ class KioskUI:
         if old is not None and new.state != old.state:
             if new.state != "idle":
                 if self.page in IDLE_PAGES:
-                    self.page, self.found = None, None
+                    self.open_page(None)
                 self.chosen = None
             elif old.state not in ("idle", "starting"):
                 # A session ended: the next patron starts from the beginning, in the default language.
-                self.lang, self.page, self.found, self.pin = self.settings.language, None, None, ""
+                self.lang, self.pin = self.settings.language, ""
+                self.open_page(None)
             if old.state in STAFF_STATES and new.state not in STAFF_STATES:
                 self.page, self.pin = None, ""
         if new.staff is not None and new.staff.pin_error and (old is None or old.staff is None
@@ -413,5 +462,6 @@ class KioskUI:
         idle = now - self.last_touch >= PAGE_TIMEOUT_S
         if idle and self._snap is not None and self._snap.state == "idle" and (
                 self.page in IDLE_PAGES or self.lang != self.settings.language):
-            self.page, self.found, self.lang = None, None, self.settings.language
+            self.lang = self.settings.language
+            self.open_page(None)
             self.invalidate()

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 from kiosk import __version__
 from kiosk.core.snapshot import Diagnostics, Receipt, Snapshot, StaffView
 from kiosk.core.policy import MESSAGES
-from kiosk.ui.screens.base import Found
+from kiosk.search.results import Answer, Book, Place
+from kiosk.ui.screens.find_state import FindView
 
 LOGGER = logging.getLogger(__name__)
 
@@ -18,7 +19,8 @@ DOORS = (1, 2, 3, 4, 5, 6)
 
 # `kiosk screenshot --state` names: the issue's ten, then the extra pages.
 STATES = ("attract", "identifying", "refused", "door_open", "scanning", "receipt", "out_of_service", "staff_pin",
-          "staff_restock", "diagnostics", "choosing", "find", "help")
+          "staff_restock", "diagnostics", "choosing", "find", "help", "find_browse", "find_book", "find_reserve")
+RESERVE_URL = "https://www.example.org/minhang-library/wechat/reserve"
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,11 @@ class Sample:
     """A snapshot and what the screen itself holds (page opened, search answer, PIN typed, door chosen)."""
     snap: Snapshot
     page: str | None = None
-    found: Found | None = None
+    found: Answer | None = None
+    query: str = ""                            # the Find page: letters typed, book opened, subjects listed
+    book: int | None = None
+    offset: int = 0
+    classes: tuple | None = None
     pin: str = ""
     chosen: int | None = None
     extra: dict = field(default_factory=dict)
@@ -46,14 +52,33 @@ def _diagnostics() -> Diagnostics:
                        content_version=1796064805, content_result="refused")
 
 
+# The Find page's sample answers: real titles, bookcases of the fleet with their addresses and distances.
+QIBAO = Place("MH-0102", "闵行区图书馆城市书柜 · 七宝镇万科城市花园", "七莘路 3333 弄", 1240.0, (2, 3), 2)
+LONGBAI = Place("MH-0107", "闵行区图书馆城市书柜 · 虹桥镇龙柏社区文化活动中心", "龙柏四村 88 号", 3420.0, (1,), 1)
+ZIZHU = Place("MH-0115", "闵行区图书馆城市书柜 · 紫竹高新区创业中心大堂", "紫星路 588 号", 8960.0, (4,), 1)
+HLM = Answer("hlm", (
+    Book("红楼梦", "曹雪芹", "9787020002207", "I242.4", places=(QIBAO, LONGBAI), elsewhere=2),
+    Book("红楼梦魇", "张爱玲", "9787530216781", "I207.411", places=(LONGBAI,), elsewhere=1),
+    Book("红楼梦人物论", "王昆仑", "9787108027900", "I207.411"),
+    Book("蒋勋说红楼梦", "蒋勋", "9787544731232", "I207.411", here=((3, 1),))))
+HLM = Answer("hlm", (HLM.books[3],) + HLM.books[:3])                   # here first, then the nearest
+HONGLOU_HERE = Book("红楼梦", "曹雪芹", "9787020002207", "I242.4", here=((3, 2), (5, 1)), places=(QIBAO, ZIZHU),
+                    elsewhere=2)
+DUNHUANG = Answer("我心归处是敦煌", (Book("我心归处是敦煌", "樊锦诗 口述；顾春芳 撰写", "9787533959884", "K825.81",
+                                       here=((2, 2), (5, 1)), places=(QIBAO,), elsewhere=1),), kind="title")
+ZACAO = Book("杂草记", "", "9787540791636", "Q949", places=(QIBAO, LONGBAI, ZIZHU), elsewhere=3)
+BAINIAN = Book("百年孤独", "加西亚·马尔克斯 著；范晔 译", "9787544253994", "I775.45")
+CHILDREN = tuple(Book(t, a, "", c, here=here, places=places, elsewhere=len(places)) for t, a, c, here, places in (
+    ("草房子", "曹文轩", "I287.45", ((1, 2),), ()), ("咕咚来了", "", "I287.8", ((4, 1),), (QIBAO,)),
+    ("小巴掌童话", "张秋生", "I287.7", (), (LONGBAI,)), ("猜猜我有多爱你", "山姆·麦克布雷尼", "I561.85", (), ())))
+CLASSES_HERE = (("I", 48, 9210), ("K", 22, 3120), ("Q", 9, 860), ("O", 6, 940), ("G", 4, 1210), ("TP", 0, 2150),
+                ("Z", 3, 420), ("C", 2, 730))
+
+
 def samples(now: float = NOW) -> dict[str, Sample]:
     """One sample per screenshot state."""
     idle = Snapshot(state="idle", doors_in_service=DOORS)
     borrower = dict(may_borrow=12, limit=15, reason="welcome", kind="patron", doors_in_service=DOORS)
-    found = Found("我心归处是敦煌", (
-        {"item_id": "MH20200013", "title": "我心归处是敦煌", "author": "樊锦诗 口述；顾春芳 撰写", "door": 2},
-        {"item_id": "MH20200014", "title": "我心归处是敦煌", "author": "樊锦诗 口述；顾春芳 撰写", "door": 2},
-        {"item_id": "MH20200015", "title": "我心归处是敦煌", "author": "樊锦诗 口述；顾春芳 撰写", "door": 5}))
     return {
         "attract": Sample(idle),
         "identifying": Sample(Snapshot(state="identifying", doors_in_service=DOORS)),
@@ -72,8 +97,11 @@ def samples(now: float = NOW) -> dict[str, Sample]:
                                                          summary=((4, 12, 3), (5, 8, 0), (6, 0, 0))))),
         "diagnostics": Sample(Snapshot(state="staff_restock", kind="restock", doors_in_service=DOORS,
                                        staff=StaffView(), diagnostics=_diagnostics()), page="diagnostics"),
-        "find": Sample(idle, page="find", found=found),
+        "find": Sample(idle, page="find", found=HLM, query="hlm"),
         "help": Sample(idle, page="help"),
+        "find_browse": Sample(idle, page="find"),
+        "find_book": Sample(idle, page="find", found=DUNHUANG, book=0),
+        "find_reserve": Sample(idle, page="find", found=Answer("9787544253994", (BAINIAN,), kind="scan"), book=0),
     }
 
 
@@ -110,15 +138,16 @@ def variants(now: float = NOW) -> dict[str, Sample]:
         _diagnostics(), online=True, last_sync=None, disk_free_mb=None,
         devices=DEVICES + (("mqtt", True, "connected to mqtt.library.example:8883"),))), page="diagnostics")
     out["diagnostics-none"] = Sample(replace(base["diagnostics"].snap, diagnostics=None), page="diagnostics")
-    out["find-none"] = Sample(base["find"].snap, page="find", found=Found("杂草记"))
-    out["find-elsewhere"] = Sample(base["find"].snap, page="find", found=Found("杂草记", tuple(
-        {"bookcase": bookcase, "name": f"闵行区图书馆城市书柜 · {site}", "item_id": item, "title": "杂草记", "door": door}
-        for bookcase, site, item, door in (("MH-0102", "七宝镇万科城市花园", "MH20200611", 2),
-                                           ("MH-0102", "七宝镇万科城市花园", "MH20200612", 3),
-                                           ("MH-0107", "虹桥镇龙柏社区文化活动中心", "MH20201207", 1),
-                                           ("MH-0115", "紫竹高新区创业中心大堂", "MH20201530", 4)))))
-    out["find-error"] = Sample(base["find"].snap, page="find", found=Found("端午", error=True))
-    out["find-empty"] = Sample(base["find"].snap, page="find")
+    idle = base["find"].snap
+    out["find-none"] = Sample(idle, page="find", found=Answer("xqzz"), query="xqzz")
+    out["find-elsewhere"] = Sample(idle, page="find", found=Answer("杂草记", (ZACAO,), kind="title"), book=0)
+    out["find-error"] = Sample(idle, page="find", found=Answer("dw", error=True), query="dw")
+    out["find-classes"] = Sample(idle, page="find", classes=CLASSES_HERE)
+    out["find-shelf"] = Sample(idle, page="find", found=Answer("children", CHILDREN, kind="shelf", shelf="children"))
+    out["find-paged"] = Sample(idle, page="find", found=Answer("h", HLM.books * 4, more=True), query="h", offset=3)
+    out["find-popular-empty"] = Sample(idle, page="find", found=Answer("popular", kind="shelf", shelf="popular"))
+    out["find-scan-unknown"] = Sample(idle, page="find", found=Answer("9787020024759", kind="scan"))
+    out["find-here-and-near"] = Sample(idle, page="find", found=Answer("hlm", (HONGLOU_HERE,), kind="title"), book=0)
     out["starting"] = Sample(Snapshot(state="starting"))
     out["fallback"] = Sample(Snapshot(state="a_state_with_no_screen"))
     return out

@@ -10,7 +10,7 @@ import pygame
 from kiosk.config import ScreenConfig
 from kiosk.ui.fonts import Fonts
 from kiosk.ui.loop import KioskUI
-from kiosk.ui.samples import BOOKCASE_NAME, NOW, Sample, samples
+from kiosk.ui.samples import BOOKCASE_NAME, NOW, RESERVE_URL, Sample, samples
 from kiosk.ui.voice import Voice
 
 LOGGER = logging.getLogger(__name__)
@@ -18,11 +18,15 @@ LOGGER = logging.getLogger(__name__)
 
 def sample_ui(sample: Sample, lang: str, size: tuple[int, int], fonts: Fonts | None = None) -> KioskUI:
     """A KioskUI showing ``sample`` on an off-screen surface, frozen at the sample clock; one frame drawn."""
-    ui = KioskUI(ScreenConfig(width=size[0], height=size[1], fullscreen=False, language=lang, voice=False),
+    ui = KioskUI(ScreenConfig(width=size[0], height=size[1], fullscreen=False, language=lang, voice=False,
+                              reserve_url=RESERVE_URL),
                  bookcase_name=BOOKCASE_NAME, snapshot=lambda: sample.snap, fonts=fonts, voice=Voice(enabled=False),
                  clock=lambda: NOW)
     ui.use_surface(pygame.Surface(size))
-    ui.page, ui.found, ui.pin = sample.page, sample.found, sample.pin
+    ui.page, ui.pin = sample.page, sample.pin
+    f = ui.finding
+    f.query, f.answer, f.book, f.offset, f.classes = sample.query, sample.found, sample.book, sample.offset, \
+        sample.classes
     ui.chosen = (sample.chosen, NOW + 30) if sample.chosen is not None else None
     ui.render(force=True)
     return ui

@@ -17,7 +17,7 @@ LOGGER = logging.getLogger(__name__)
 
 SOUND_DIR = Path(__file__).resolve().parent / "sounds"
 PROMPTS = ("tap_card", "choose_door", "door_open", "close_door", "counting", "thank_you", "refused",
-           "out_of_service")
+           "out_of_service", "find_open", "find_here", "find_elsewhere", "find_none")
 DOOR_PROMPTS = 12                       # door_open_1 ... door_open_12; other doors get the generic prompt
 EXTENSIONS = (".ogg", ".wav")
 

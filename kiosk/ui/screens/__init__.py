@@ -5,7 +5,8 @@ from __future__ import annotations
 from kiosk.core.snapshot import Snapshot
 from kiosk.ui.screens.attract import Attract
 from kiosk.ui.screens.base import Screen
-from kiosk.ui.screens.pages import Find, Help
+from kiosk.ui.screens.find import Find
+from kiosk.ui.screens.pages import Help
 from kiosk.ui.screens.service import Fallback, OutOfService, Starting
 from kiosk.ui.screens.session import Choosing, DoorOpen, Identifying, ReceiptScreen, Refused, Scanning
 from kiosk.ui.screens.staff import DiagnosticsScreen, Restock, StaffPin
