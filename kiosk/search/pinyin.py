@@ -36,7 +36,7 @@ ROLES = ("口述", "撰写", "主编", "编著", "编绘", "编写", "整理", "
          "等", "撰", "选编", "校注", "注")
 AUTHOR_SPLIT = re.compile(r"[;；,，、/／]|\s{2,}|\band\b")
 # People and places in titles whose reading pypinyin's dictionary lacks (a surname or a place read its own way).
-NAMES = {"曾国藩": [["zēng"], ["guó"], ["fān"]], "单田芳": [["shàn"], ["tián"], ["fāng"]],
+NAMES = {"闵行": [["mǐn"], ["háng"]], "曾国藩": [["zēng"], ["guó"], ["fān"]], "单田芳": [["shàn"], ["tián"], ["fāng"]],
          "解缙": [["xiè"], ["jìn"]], "乐毅": [["yuè"], ["yì"]], "万俟": [["mò"], ["qí"]]}
 UNIT = re.compile(r"[a-z]+|[0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f〇]+")
 _LOCK = threading.Lock()
