@@ -21,7 +21,7 @@ bench: bootstrap
 
 # Every screen with sample data, both languages, portrait; a few in landscape too (docs/screenshots/).
 SCREEN_STATES = attract identifying choosing refused door_open scanning receipt out_of_service staff_pin \
-	staff_restock diagnostics find help
+	staff_restock diagnostics find help find_browse find_book find_reserve
 screenshots: bootstrap
 	@mkdir -p docs/screenshots
 	@for state in $(SCREEN_STATES); do for lang in zh en; do \

@@ -125,8 +125,11 @@ class Find(Screen):
     @staticmethod
     def _shelves(p: Painter, rect: pygame.Rect, v: View) -> None:
         L = p.L
-        chips, rest = theme.split_v(rect, row_height(L), 1, gap=L.gap // 2)
-        for cell, shelf in zip(theme.split_h(chips, *[1] * len(SHELVES), gap=L.gap // 2), SHELVES):
+        g = L.gap // 2
+        columns = len(SHELVES) if (rect.width - g * (len(SHELVES) - 1)) // len(SHELVES) >= L.target else 2
+        rows = -(-len(SHELVES) // columns)
+        chips, rest = theme.split_v(rect, rows * row_height(L) + (rows - 1) * g, 1, gap=g)
+        for cell, shelf in zip(theme.grid(chips, len(SHELVES), columns, row_height(L), g), SHELVES):
             p.button(cell, v.cat.t(f"find.shelf_{shelf}"), f"shelf:{shelf}", lambda s=shelf: v.act.find_browse(s),
                      style="secondary", size="body")
         line = p.fonts.line_height(L.size("small"))
@@ -147,7 +150,8 @@ class Find(Screen):
         if not f.classes:
             p.text(rect, v.cat.t("find.shelf_empty"), "body", theme.INK)
             return
-        columns = 4 if rect.width >= L.px(900) else 3
+        g = L.gap // 2
+        columns = max(1, min(4 if rect.width >= L.px(900) else 3, (rect.width + g) // (L.target + g)))
         rows = max(1, (rect.height + L.gap // 2) // (L.target + L.gap // 2))
         shown = f.classes[:rows * columns]
         for cell, (code, here, total) in zip(theme.grid(rect, len(shown), columns, L.target, L.gap // 2), shown):
