@@ -116,7 +116,8 @@ def test_a_scanned_isbn_opens_its_book_and_a_reader_card_still_signs_in(case, fo
     ui = _find_page(case, fonts, post)
     try:
         case.sim.scan(demo_isbn(row["title"]))
-        step_until(ui, lambda: f"《{row['title']}》" in drawn_lines(ui), "the scanned book's page")
+        step_until(ui, lambda: ui.found is not None and ui.found.kind == "scan", "the scanned book's page")
+        assert f"《{row['title']}》" in drawn_lines(ui)
         assert ui.current == "find" and ui.found.kind == "scan" and 3 in dict(ui.found.books[0].here)
         assert case.app.snapshot.state == "idle"                 # the core never saw the ISBN as a card
         case.sim.scan(ADULT)                                       # a reader card on the Find page: signs in
