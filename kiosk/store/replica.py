@@ -188,12 +188,25 @@ def gateway_results(conn: sqlite3.Connection, results: list[dict]) -> tuple[int,
     for r in results:
         verdict = "applied" if r["status"] != "rejected" else "rejected: " + (r.get("reason") or "no reason given")
         conn.execute("UPDATE outbox SET gateway = ? WHERE id = ?", (verdict, r["event"]))
+        if r.get("due") and r["status"] != "rejected":
+            _library_due(conn, r["event"], r["due"])
         if r["status"] == "rejected":
             rejected += 1
             why.append(f"event {r['event'][:8]} (seq {r.get('seq', '?')}): {r.get('reason') or 'no reason given'}")
         else:
             applied += 1
     return applied, rejected, why
+
+
+def _library_due(conn: sqlite3.Connection, event_id: str, due: str) -> None:
+    """The library system's due date for one of our loans (it sets its own, e.g. for a loan replayed late)."""
+    row = conn.execute("SELECT payload FROM outbox WHERE id = ? AND type = 'loan'", (event_id,)).fetchone()
+    if row is None:
+        return
+    loan = json.loads(row[0])
+    if conn.execute("UPDATE loans SET due_at = ? WHERE session_id = ? AND item_id = ? AND due_at != ?",
+                    (due, loan.get("session"), loan.get("item"), due)).rowcount:
+        LOGGER.info("the library set the due date of %s to %s", loan.get("item"), due)
 
 
 # --- what the other bookcases hold ---------------------------------------------------------------

@@ -130,7 +130,10 @@ MESSAGE_SCHEMAS: dict[str, dict] = {
                            "type": "object", "required": ["event", "status"],
                            "properties": {"event": _UUID, "seq": {"type": "integer", "minimum": 1},
                                           "status": {"enum": ["applied", "rejected", "duplicate"]},
-                                          "reason": _TEXT}}}}},
+                                          "reason": _TEXT,
+                                          # a loan's due date as the library system set it (offline loans
+                                          # replayed later get the ILS's date, not the bookcase's)
+                                          "due": _DATE}}}}},
     "content": {
         "type": "object",
         "required": ["v", "version"],

@@ -6,6 +6,8 @@
     <root>central/patron/<key>      retained, from the library's gateway: a patron's status
     <root>central/ack/<id>          from the gateway: which of our events it applied or rejected
     <root>central/content           retained, from the library: the newest signed screen content (version, url)
+    <root>central/gateway/<gw>/state  retained, from each gateway process: online (last will), ILS up/down, backlog
+                                    depth and age (docs/gateway.md); bookcases do not read it
 
 ``<root>`` is ``citybook/v1/<library>/`` unless the config says otherwise.
 """
@@ -41,6 +43,9 @@ class Topics:
 
     def content(self) -> str:
         return f"{self.root}central/{CONTENT}"
+
+    def gateway_state(self, gateway: str) -> str:
+        return f"{self.root}central/gateway/{gateway}/{STATE}"
 
     def subscriptions(self, every_retained: bool = False) -> list[tuple[str, SubscribeOptions]]:
         """What a bookcase reads, all at QoS 1. noLocal: our own events do not come back to us.
