@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +28,7 @@ DONE = ("applied", "informational", "rejected", "refused")
 GAP, WAIT_LOAN, ILS_DOWN, RETRY = "gap", "loan", "ils", "retry"   # why an event is held
 SUPERSEDED = "superseded"
 WALK_LIMIT = 5000
+Calls = Sequence[tuple[str, "bool | None", "str | None", "str | None"]]   # (command, ok, screen message, error)
 
 
 def now_iso() -> str:
@@ -265,15 +267,30 @@ class JournalCore:
             (time.time() + lease_s, event_id, owner)).rowcount == 1)
 
     def release(self, ev: Claimed, owner: str, *, hold_s: float, reason: str, uncertain: bool,
-                state: str = "received") -> None:
+                state: str = "received", calls: Calls = ()) -> None:
         """Back to waiting (``state`` "received" or "held") for ``hold_s``; ``uncertain``: ask the ILS first."""
-        self._write(lambda tx: tx.execute(
-            "UPDATE events SET state = ?, owner = NULL, lease_until = NULL, hold_until = ?, hold_reason = ?, "
-            "uncertain = ? WHERE id = ? AND owner = ? AND state = 'sending'",
-            (state, time.time() + hold_s, reason, int(uncertain), ev.id, owner)))
+        def run(tx: Tx) -> None:
+            tx.execute("UPDATE events SET state = ?, owner = NULL, lease_until = NULL, hold_until = ?, hold_reason = ?, "
+                       "uncertain = ? WHERE id = ? AND owner = ? AND state = 'sending'",
+                       (state, time.time() + hold_s, reason, int(uncertain), ev.id, owner))
+            self._log_calls(tx, ev, owner, calls)
+        self._write(run)
 
-    def finish(self, ev: Claimed, owner: str, outcome: Outcome, gateway: str) -> bool:
-        """Record the outcome; the ack is due. False if the event was no longer ours (its lease had run out)."""
+    def expire_own(self, gateway: str) -> int:
+        """At start: events an earlier run of this gateway left "sending" are taken over now, not after the lease."""
+        return self._write(lambda tx: tx.execute(
+            "UPDATE events SET lease_until = 0 WHERE state = 'sending' AND owner LIKE ?", (gateway + "#%",)).rowcount)
+
+    def _log_calls(self, tx: Tx, ev: Claimed, owner: str, calls: Calls) -> None:
+        at = now_iso()
+        for command, ok, screen, detail in calls:
+            tx.execute("INSERT INTO sip_log (event_id, at, gateway, command, item, ok, screen_message, detail) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (ev.id, at, owner, command, ev.item,
+                                                           None if ok is None else int(ok), _cut(screen), _cut(detail)))
+
+    def finish(self, ev: Claimed, owner: str, outcome: Outcome, gateway: str, calls: Calls = ()) -> bool:
+        """Record the outcome and the SIP2 exchanges; the ack is due. False if the event was no longer ours (its
+        lease had run out and another gateway took it over)."""
         def run(tx: Tx) -> bool:
             now, at = time.time(), now_iso()
             review_row = tx.execute("SELECT review FROM events WHERE id = ?", (ev.id,)).fetchone()
@@ -291,6 +308,7 @@ class JournalCore:
                 "WHERE id = ? AND owner = ? AND state = 'sending'",
                 (outcome.state, _cut(outcome.reason), _cut(outcome.screen_message), outcome.due, _cut(outcome.note),
                  at, now, review, review, review, at, ev.id, owner))
+            self._log_calls(tx, ev, owner, calls)
             if cur.rowcount != 1:
                 return False
             if outcome.state == "rejected":
@@ -302,20 +320,11 @@ class JournalCore:
             return True
         return self._write(run)
 
-    def log_sip(self, event_id: str | None, gateway: str, command: str, item: str | None, ok: bool | None,
-                screen_message: str | None = None, detail: str | None = None) -> None:
-        self._write(lambda tx: tx.execute(
-            "INSERT INTO sip_log (event_id, at, gateway, command, item, ok, screen_message, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (event_id, now_iso(), gateway, command, item, None if ok is None else int(ok), _cut(screen_message),
-             _cut(detail))))
-
     def _neighbour(self, ev: Claimed, after: bool) -> Neighbour | None:
-        op, order = (">", "DESC") if after else ("<", "DESC")
+        op = ">" if after else "<"
         sql = ("SELECT id, type, state, bookcase, ts, patron FROM events WHERE item = ? AND type IN ('loan', 'return') "
                "AND state IN ('applied', 'informational') AND (reason IS NULL OR reason <> ?) "
-               f"AND (ts_utc, bookcase, seq) {op} (?, ?, ?) ORDER BY ts_utc {order}, bookcase {order}, seq {order} "
-               "LIMIT 1")
+               f"AND (ts_utc, bookcase, seq) {op} (?, ?, ?) ORDER BY ts_utc DESC, bookcase DESC, seq DESC LIMIT 1")
         row = self._read(lambda tx: tx.execute(sql, (ev.item, SUPERSEDED, ev.ts_utc, ev.bookcase, ev.seq)).fetchone())
         return Neighbour(*row) if row else None
 
