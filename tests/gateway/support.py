@@ -1,0 +1,117 @@
+"""Gateway test parts: configs written to disk, bookcase events as a bookcase builds them, a journal per backend."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from gateway.config import GatewayConfig, JournalConfig, load_gateway_config
+from gateway.journal import Incoming, Journal, PatronRow, open_journal
+from kiosk.core.policy import patron_key
+from kiosk.sync import schema
+from simulators.fleet.bookcases import SECRET
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+ROOT = "citybook/v1/minhang/"
+
+
+def key(card: str) -> str:
+    return patron_key(SECRET, card)
+
+
+class Bookcase:
+    """Builds one bookcase's events: ids, seqs and times as the outbox would."""
+
+    def __init__(self, name: str, start: datetime = T0) -> None:
+        self.name = name
+        self.seq = 0
+        self.now = start
+        self.session = str(uuid.uuid4())
+
+    def event(self, type_: str, minutes: float = 1, **fields: Any) -> dict:
+        self.seq += 1
+        self.now += timedelta(minutes=minutes)
+        ev = {"v": 1, "id": str(uuid.uuid4()), "bookcase": self.name, "seq": self.seq,
+              "ts": self.now.isoformat(timespec="milliseconds"), "type": type_, **fields}
+        if type_ in ("loan", "return"):
+            ev.setdefault("session", self.session)
+            ev.setdefault("door", 1)
+        if type_ == "loan":
+            ev.setdefault("due", (self.now + timedelta(days=30)).date().isoformat())
+        return schema.check_event(ev)
+
+    def loan(self, item: str, card: str, minutes: float = 1) -> dict:
+        return self.event("loan", minutes, item=item, patron=key(card))
+
+    def ret(self, item: str, minutes: float = 1) -> dict:
+        return self.event("return", minutes, item=item)
+
+
+def incoming(ev: dict) -> Incoming:
+    return Incoming(f"{ROOT}bookcase/{ev['bookcase']}/event", ev["bookcase"], schema.encode(ev), event=ev)
+
+
+def record(journal: Journal, *events: dict, hold_s: float = 60.0) -> list:
+    return journal.record([incoming(e) for e in events], "gw-test", hold_s)
+
+
+def sqlite_journal(folder: Path) -> Journal:
+    return open_journal(JournalConfig(path=folder / "journal.sqlite3"))
+
+
+def add_patrons(journal: Journal, cards: dict[str, str] | list[str], status: str = "active") -> None:
+    """Patron map rows: card -> ILS patron id (the card itself, as most ILSs key patrons)."""
+    pairs = cards.items() if isinstance(cards, dict) else [(c, c) for c in cards]
+    journal.import_patrons([PatronRow(key(card), ils, "adult", status, 0) for card, ils in pairs], full=False)
+
+
+def write_gateway_config(folder: Path, *, mqtt_port: int = 1883, ils_port: int = 6001, journal: str | None = None,
+                         gateway_id: str = "gw-1", extra: str = "", ils_extra: str = "") -> Path:
+    """A gateway.toml with its secret files beside it. ``journal``: a postgresql:// url, else an SQLite file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sip2-password").write_text("sip2-test-password\n")
+    (folder / "patron-secret").write_text(SECRET + "\n")
+    journal_line = f'url = "{journal}"' if journal else 'path = "journal.sqlite3"'
+    text = f"""library = "minhang"
+[gateway]
+id = "{gateway_id}"
+state_interval_s = 2
+[mqtt]
+host = "127.0.0.1"
+port = {mqtt_port}
+reconnect_min_s = 0.2
+reconnect_max_s = 1.0
+keepalive_s = 10
+[ils]
+host = "127.0.0.1"
+port = {ils_port}
+user = "citybook"
+password_file = "sip2-password"
+location = "MH-BOOKCASES"
+institution = "CN-310112"
+backoff_min_s = 0.2
+backoff_max_s = 1.0
+timeout_s = 3
+{ils_extra}
+[journal]
+{journal_line}
+[patrons]
+secret_file = "patron-secret"
+snapshot = "patrons.jsonl"
+refresh_delay_s = 0.2
+[order]
+hold_s = 3
+lease_s = 20
+[acks]
+delay_ms = 20
+{extra}
+"""
+    path = folder / f"{gateway_id}.toml"
+    path.write_text(text)
+    return path
+
+
+def load(path: Path) -> GatewayConfig:
+    return load_gateway_config(path)
