@@ -115,3 +115,41 @@ delay_ms = 20
 
 def load(path: Path) -> GatewayConfig:
     return load_gateway_config(path)
+
+
+class Publisher:
+    """A bookcase's side of the broker for tests: publishes events (QoS 1) and waits for every PUBACK."""
+
+    def __init__(self, port: int, client_id: str = "test-bookcases") -> None:
+        import threading
+
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+        self.acked: set[int] = set()
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.on_publish = self._on_publish
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.connect("127.0.0.1", port, keepalive=10)
+        self.client.loop_start()
+        from tests.scenarios.harness import wait_for
+        wait_for(self.client.is_connected, 10, "the test publisher to connect")
+
+    def _on_publish(self, client, userdata, mid, rc, props) -> None:
+        with self.lock:
+            self.acked.add(mid)
+
+    def send(self, *events: dict | tuple[str, bytes], wait: bool = True) -> None:
+        mids = []
+        for ev in events:
+            topic, body = ev if isinstance(ev, tuple) else (f"{ROOT}bookcase/{ev['bookcase']}/event",
+                                                            schema.encode(ev))
+            mids.append(self.client.publish(topic, body, qos=1).mid)
+        if wait:
+            from tests.scenarios.harness import wait_for
+            wait_for(lambda: all(m in self.acked for m in mids), 30, "the broker to take the events")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

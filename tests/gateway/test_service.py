@@ -1,0 +1,110 @@
+"""The gateway as a whole in this process: real Mosquitto, a real SQLite journal, the in-memory ILS at the SIP2 edge.
+
+Asserts what crosses the broker: acks (applied with the ILS's due date, rejected with the schema's reason,
+duplicate), the retained patron statuses and the gateway's retained state.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from gateway.patrons import import_export
+from gateway.service import Gateway
+from kiosk.sync import schema
+from tests.gateway.fakes import FakeIls, FakePool
+from tests.gateway.support import ROOT, Bookcase, Publisher, key, load, write_gateway_config
+from tests.scenarios.harness import wait_for
+from tests.sync.fleet import Watcher
+
+ADULT, BLOCKED = "3101120000018", "3101120000075"
+
+
+@pytest.fixture
+def running(tmp_path, broker):
+    cfg = load(write_gateway_config(tmp_path / "gw", mqtt_port=broker.port))
+    ils = FakeIls(items={f"MH2020000{n}": None for n in range(1, 10)}, blocked={BLOCKED})
+    export = tmp_path / "patrons.csv"
+    export.write_text(f"card,uids,class,status,name\n{ADULT},04A224B2C35E80,adult,active,张三\n"
+                      f"{BLOCKED},,adult,active,李四\n", encoding="utf-8")
+    watcher = Watcher(broker.port, (ROOT + "central/#",))
+    watcher.wait_connected()
+    gateway = Gateway(cfg, pool=FakePool(ils))
+    import_export(gateway.journal, export, cfg.patrons.secret, snapshot=cfg.patrons.snapshot)
+    stop = threading.Event()
+    thread = threading.Thread(target=gateway.run, args=(stop,), name="gateway-under-test")
+    thread.start()
+    pub = Publisher(broker.port)
+    try:
+        wait_for(lambda: gateway.consumer.online, 10, "the gateway to connect")
+        yield gateway, ils, pub, watcher, cfg
+    finally:
+        pub.close()
+        stop.set()
+        thread.join(60)
+        watcher.close()
+
+
+def results(watcher: Watcher, bookcase: str) -> dict[str, dict]:
+    out = {}
+    for msg in watcher.on(f"central/ack/{bookcase}"):
+        schema.check_message("ack", msg)
+        out.update({r["event"]: r for r in msg["results"]})
+    return out
+
+
+def test_a_loan_is_applied_and_acked_with_the_ils_due_date_and_statuses_are_published(running):
+    gateway, ils, pub, watcher, cfg = running
+    a = Bookcase("MH-A")
+    loan, alarm = a.loan("MH20200001", ADULT), a.event("alarm", alarm="door_held_open", door=1)
+    pub.send(loan, alarm)
+    wait_for(lambda: len(results(watcher, "MH-A")) == 2, 20, "both acks")
+    acks = results(watcher, "MH-A")
+    assert acks[loan["id"]] == {"event": loan["id"], "seq": 1, "status": "applied", "due": "2026-12-29"}
+    assert acks[alarm["id"]]["status"] == "applied"
+    assert ils.items["MH20200001"] == ADULT
+    # Every card key's status is published retained, and no card number crosses the broker.
+    wait_for(lambda: len({m["patron"] for m in watcher.on("") if m.get("type") == "patron_status"}) >= 3, 20,
+             "the patron statuses")
+    statuses = {m["patron"]: m for m in watcher.on("") if m.get("type") == "patron_status"}
+    assert statuses[key(ADULT)]["status"] == "active" and statuses[key("04A224B2C35E80")]["patron_class"] == "adult"
+    wire = b"".join(p for _, p, _ in watcher.messages)
+    assert ADULT.encode() not in wire and "张三".encode() not in wire and b"04A224B2C35E80" not in wire
+    # The ILS says the blocked card is blocked: its status changes at the next refresh, after a transaction.
+    pub.send(a.loan("MH20200002", BLOCKED))
+    wait_for(lambda: any(m["patron"] == key(BLOCKED) and m["status"] == "blocked" for m in watcher.on("")
+                         if m.get("type") == "patron_status"), 20, "the blocked status")
+    wait_for(lambda: watcher.last(f"central/gateway/{cfg.id}/state")["backlog"]["depth"] == 0, 20, "state")
+    state = watcher.last(f"central/gateway/{cfg.id}/state")
+    assert state["online"] is True and state["ils"]["up"] is True and state["counters"]["applied"] == 2
+
+
+def test_invalid_and_duplicate_events_are_acked_and_nothing_is_left_unacknowledged(running):
+    gateway, ils, pub, watcher, cfg = running
+    a = Bookcase("MH-A")
+    loan = a.loan("MH20200003", ADULT)
+    bad = dict(a.loan("MH20200004", ADULT))
+    bad["door"] = "two"                                   # off-schema, but its id and seq are readable
+    pub.send(loan, (f"{ROOT}bookcase/MH-A/event", schema.encode(bad)), (f"{ROOT}bookcase/MH-A/event", b"\xff{"),
+             loan)
+    wait_for(lambda: len(results(watcher, "MH-A")) == 2 and any(
+        r["status"] == "duplicate" for m in watcher.on("central/ack/MH-A") for r in m["results"]), 20, "acks")
+    acks = results(watcher, "MH-A")
+    assert acks[bad["id"]]["status"] == "rejected" and "door" in acks[bad["id"]]["reason"]
+    assert gateway.journal.status()["refused_unreadable"] == 1
+    assert gateway.consumer.stats.duplicates == 1 and gateway.consumer.stats.refused == 2
+    assert [c for c, *_ in ils.applied] == ["checkout"]
+
+
+def test_ils_down_the_state_message_shows_the_backlog_then_it_drains(running):
+    gateway, ils, pub, watcher, cfg = running
+    ils.down = True
+    a = Bookcase("MH-A")
+    events = [a.loan(f"MH2020000{n}", ADULT) for n in range(5, 9)]
+    pub.send(*events)
+    wait_for(lambda: (watcher.last(f"central/gateway/{cfg.id}/state") or {}).get("backlog", {}).get("depth") == 4
+             and watcher.last(f"central/gateway/{cfg.id}/state")["ils"]["up"] is False, 20, "the backlog in state")
+    ils.down = False
+    wait_for(lambda: len(results(watcher, "MH-A")) == 4, 30, "the acks after the ILS came back")
+    assert [i for _, i, _, _ in ils.applied] == [f"MH2020000{n}" for n in range(5, 9)]
