@@ -24,15 +24,20 @@ def key(card: str) -> str:
 class Bookcase:
     """Builds one bookcase's events: ids, seqs and times as the outbox would."""
 
-    def __init__(self, name: str, start: datetime = T0) -> None:
+    def __init__(self, name: str, start: datetime = T0, clock: list[datetime] | None = None) -> None:
+        """``clock``: a one-element list shared by several bookcases, so their events' times agree."""
         self.name = name
         self.seq = 0
-        self.now = start
+        self.clock = clock if clock is not None else [start]
         self.session = str(uuid.uuid4())
+
+    @property
+    def now(self) -> datetime:
+        return self.clock[0]
 
     def event(self, type_: str, minutes: float = 1, **fields: Any) -> dict:
         self.seq += 1
-        self.now += timedelta(minutes=minutes)
+        self.clock[0] += timedelta(minutes=minutes)
         ev = {"v": 1, "id": str(uuid.uuid4()), "bookcase": self.name, "seq": self.seq,
               "ts": self.now.isoformat(timespec="milliseconds"), "type": type_, **fields}
         if type_ in ("loan", "return"):
