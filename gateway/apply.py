@@ -81,9 +81,10 @@ class Applier:
 
     # --- one step of a worker ----------------------------------------------------------------------
 
-    def work_once(self, pool: Any, owner: str) -> bool:
-        """Claim and apply one event. False if there was nothing to do (or the ILS is down: wait a little)."""
-        if not self.journal.has_work():
+    def work_once(self, pool: Any, owner: str, busy: bool = False) -> bool:
+        """Claim and apply one event. False if there was nothing to do (or the ILS is down: wait a little).
+        ``busy``: the last call did something, so skip the cheap look before taking a connection."""
+        if not busy and not self.journal.has_work():
             return False
         run: _Run | None = None
         try:
@@ -171,18 +172,16 @@ class Applier:
         return self._return(client, run, owner)
 
     def _loan(self, client: Any, run: _Run, owner: str) -> Outcome:
-        ev, item = run.ev, run.ev.item
-        patron = self.journal.patron(ev.patron) if ev.patron else None
-        if patron is None:
+        ev, item, later = run.ev, run.ev.item, run.ev.later
+        if ev.ils_patron is None:
             return Outcome("rejected", reason="the patron's card is not in the gateway's patron map; import the "
                                               "library's patron export, then retry from the review queue")
-        run.touched.add(patron.key)
-        later = self.journal.latest_after(ev)
+        run.touched.add(ev.patron)
         if later is not None and later.type == "loan":
             return Outcome("informational", reason=SUPERSEDED,
                            note=f"a later loan of {item} (at {later.bookcase}, {later.ts}) was applied first")
         when = _time(ev.ts)
-        pid = patron.ils_id
+        pid = ev.ils_patron
         if ev.uncertain:
             info = self._call(run, owner, "item_information", lambda: client.item_information(item))
             if charged(info.circulation_status) and info.patron_id == pid:
@@ -231,12 +230,10 @@ class Applier:
                        note=f"{outcome.note}; {note}" if outcome.note else note)
 
     def _return(self, client: Any, run: _Run, owner: str) -> Outcome:
-        ev, item = run.ev, run.ev.item
-        later = self.journal.latest_after(ev)
+        ev, item, later, before = run.ev, run.ev.item, run.ev.later, run.ev.before
         if later is not None:
             return Outcome("informational", reason=SUPERSEDED,
                            note=f"a later {later.type} of {item} (at {later.bookcase}, {later.ts}) was applied first")
-        before = self.journal.latest_before(ev)
         lent_here = before is not None and before.type == "loan" and before.state == "applied"
         if lent_here and before.patron:
             run.touched.add(before.patron)

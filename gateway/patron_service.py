@@ -45,6 +45,7 @@ class PatronService:
         self.health = health
         self.published = 0
         self.refreshed = 0
+        self._keys: dict[str, float] = {}         # patron key a transaction touched -> when to ask
         self._due: dict[str, float] = {}          # ILS patron id -> when to ask
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -62,14 +63,9 @@ class PatronService:
     def touched(self, keys: set[str]) -> None:
         """Patron keys a transaction concerned: ask the ILS about them soon."""
         when = time.monotonic() + self.cfg.refresh_delay_s
-        ids = set()
-        for key in keys:
-            row = self.journal.patron(key)
-            if row is not None:
-                ids.add(row.ils_id)
         with self._lock:
-            for ils_id in ids:
-                self._due.setdefault(ils_id, when)
+            for key in keys:
+                self._keys.setdefault(key, when)
 
     def _loop(self) -> None:
         while not self._stop.wait(TICK_S):
@@ -109,21 +105,34 @@ class PatronService:
         return done
 
     def _refresh_touched(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            due = [i for i, t in self._due.items() if t <= now]
-            for ils_id in due:
-                del self._due[ils_id]
-        for ils_id in due:
-            if self._stop.is_set():
-                return
-            self.refresh(ils_id)
-
-    def _sweep(self) -> None:
+        """Patrons a transaction touched. While loans and returns wait, at most max_refresh_per_s of them, so a
+        backlog drains at the pool's full speed; the rest follow once it has."""
         now = time.monotonic()
         self._tokens = min(self._tokens + (now - self._last) * self.cfg.max_refresh_per_s,
                            max(1.0, self.cfg.max_refresh_per_s))
         self._last = now
+        with self._lock:
+            keys, self._keys = self._keys, {}
+        for key, when in keys.items():             # resolved here, off the workers' path
+            row = self.journal.patron(key)
+            if row is not None:
+                with self._lock:
+                    self._due[row.ils_id] = min(when, self._due.get(row.ils_id, when))
+        busy = self.journal.has_work()
+        with self._lock:
+            due = sorted((t, i) for i, t in self._due.items() if t <= now)
+            if busy:
+                due = due[:int(self._tokens)]
+            for _, ils_id in due:
+                del self._due[ils_id]
+        for _, ils_id in due:
+            if self._stop.is_set():
+                return
+            if busy:
+                self._tokens -= 1
+            self.refresh(ils_id)
+
+    def _sweep(self) -> None:
         if self._tokens < 1 or self.health.up is False or self.journal.has_work():
             return
         for ils_id in self.journal.due_refresh(self.cfg.refresh_interval_s, int(self._tokens)):

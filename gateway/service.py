@@ -131,9 +131,10 @@ class Gateway:
 
     def _worker(self, n: int) -> None:
         owner = f"{self.prefix}/{n}"
+        did = False
         while not self._stop.is_set():
             try:
-                did = self.applier.work_once(self.pool, owner)
+                did = self.applier.work_once(self.pool, owner, busy=did)
             except Exception:
                 LOGGER.exception("gateway %s: worker %d failed; it carries on", self.cfg.id, n)
                 did = False

@@ -70,6 +70,10 @@ class Backend:
                 LOGGER.debug("journal: closing a connection: %s", exc)
         self._local = threading.local()
 
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        raise NotImplementedError
+
     def migration_lock(self, tx: Tx) -> None:
         """Called first in the migrating transaction: another process migrating waits here."""
 

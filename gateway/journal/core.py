@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from gateway.journal.backends import Backend, Tx
@@ -69,6 +69,9 @@ class Claimed:
     uncertain: bool                      # an earlier request's outcome is unknown: ask the ILS first
     received_epoch: float
     hold_reason: str | None
+    before: "Neighbour | None" = None    # the item's last applied loan or return before this event
+    later: "Neighbour | None" = None     # ... and its latest one after it: this event is late
+    ils_patron: str | None = None        # the ILS's id of the event's patron key (None: not in the patron map)
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,18 @@ class JournalCore:
                 time.sleep(min(0.01 * 2 ** attempt, 1.0))
         raise AssertionError("unreachable")
 
-    def _read(self, fn):
-        return self._write(fn)
+    def _read(self, fn, *, tries: int = 8):
+        """Run ``fn(tx)`` in a read transaction (SQLite: deferred, so it never waits for a writer)."""
+        for attempt in range(tries):
+            try:
+                with self.backend.read() as tx:
+                    return fn(tx)
+            except self.backend.transient as exc:
+                if attempt == tries - 1:
+                    raise
+                LOGGER.debug("journal: read failed (%s); trying again", exc)
+                time.sleep(min(0.01 * 2 ** attempt, 1.0))
+        raise AssertionError("unreachable")
 
     # --- inbound -------------------------------------------------------------------------------------
 
@@ -239,10 +252,13 @@ class JournalCore:
             tx.execute("UPDATE events SET state = 'sending', owner = ?, lease_until = ?, attempts = attempts + 1, "
                        "uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, hold_until = NULL "
                        "WHERE id = ?", (owner, now + lease_s, row[0]))
-            return Claimed(id=row[0], bookcase=row[1], seq=row[2], ts=row[3], ts_utc=row[4], type=row[5],
-                           item=row[6], patron=row[7], event=json.loads(row[8]), previous=row[9],
-                           attempts=row[10] + 1, uncertain=bool(row[11]) or row[9] == "sending",
-                           received_epoch=row[12], hold_reason=row[13])
+            patron = tx.execute("SELECT ils_id FROM patrons WHERE key = ? AND removed = 0",
+                                (row[7],)).fetchone() if row[7] else None
+            ev = Claimed(id=row[0], bookcase=row[1], seq=row[2], ts=row[3], ts_utc=row[4], type=row[5],
+                         item=row[6], patron=row[7], event=json.loads(row[8]), previous=row[9],
+                         attempts=row[10] + 1, uncertain=bool(row[11]) or row[9] == "sending",
+                         received_epoch=row[12], hold_reason=row[13], ils_patron=patron[0] if patron else None)
+            return replace(ev, before=self._neighbour(tx, ev, after=False), later=self._neighbour(tx, ev, after=True))
         return self._write(run)
 
     def has_work(self) -> bool:
@@ -320,21 +336,14 @@ class JournalCore:
             return True
         return self._write(run)
 
-    def _neighbour(self, ev: Claimed, after: bool) -> Neighbour | None:
+    @staticmethod
+    def _neighbour(tx: Tx, ev: Claimed, after: bool) -> Neighbour | None:
         op = ">" if after else "<"
         sql = ("SELECT id, type, state, bookcase, ts, patron FROM events WHERE item = ? AND type IN ('loan', 'return') "
                "AND state IN ('applied', 'informational') AND (reason IS NULL OR reason <> ?) "
                f"AND (ts_utc, bookcase, seq) {op} (?, ?, ?) ORDER BY ts_utc DESC, bookcase DESC, seq DESC LIMIT 1")
-        row = self._read(lambda tx: tx.execute(sql, (ev.item, SUPERSEDED, ev.ts_utc, ev.bookcase, ev.seq)).fetchone())
+        row = tx.execute(sql, (ev.item, SUPERSEDED, ev.ts_utc, ev.bookcase, ev.seq)).fetchone()
         return Neighbour(*row) if row else None
-
-    def latest_before(self, ev: Claimed) -> Neighbour | None:
-        """The item's last applied loan or return before this event (its open loan, if a loan)."""
-        return self._neighbour(ev, after=False)
-
-    def latest_after(self, ev: Claimed) -> Neighbour | None:
-        """The item's latest applied loan or return *after* this event: this one is late."""
-        return self._neighbour(ev, after=True)
 
     def event(self, event_id: str) -> dict | None:
         """One event's journal row, as a dict (for the CLI and tests)."""
