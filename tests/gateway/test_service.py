@@ -109,3 +109,44 @@ def test_ils_down_the_state_message_shows_the_backlog_then_it_drains(running):
     ils.down = False
     wait_for(lambda: len(results(watcher, "MH-A")) == 4, 30, "the acks after the ILS came back")
     assert [i for _, i, _, _ in ils.applied] == [f"MH2020000{n}" for n in range(5, 9)]
+
+
+def test_an_event_is_not_acknowledged_until_the_journal_has_it(tmp_path, broker):
+    """The journal cannot be written: no PUBACK, so the broker keeps the event for the gateway's session, and
+    the gateway applies it once it can write again (here: after a restart)."""
+    cfg = load(write_gateway_config(tmp_path / "gw", mqtt_port=broker.port))
+    ils = FakeIls(items={"MH20200001": None})
+    export = tmp_path / "patrons.csv"
+    export.write_text(f"card,class,status\n{ADULT},adult,active\n")
+    first = Gateway(cfg, pool=FakePool(ils))
+    import_export(first.journal, export, cfg.patrons.secret, snapshot=None)
+    tried = threading.Event()
+
+    def record(*args, **kwargs):
+        tried.set()
+        raise OSError("disk full")
+    first.journal.record = record
+    stop = threading.Event()
+    thread = threading.Thread(target=first.run, args=(stop,), name="gateway-first")
+    thread.start()
+    pub = Publisher(broker.port)
+    loan = Bookcase("MH-A").loan("MH20200001", ADULT)
+    try:
+        wait_for(lambda: first.consumer.online, 10, "the gateway to connect")
+        pub.send(loan)
+        assert tried.wait(10), "the event never reached the gateway"
+    finally:
+        stop.set()
+        thread.join(60)
+    assert ils.applied == [] and first.consumer.stats.received == 0
+    second = Gateway(cfg, pool=FakePool(ils))
+    stop2 = threading.Event()
+    thread2 = threading.Thread(target=second.run, args=(stop2,), name="gateway-second")
+    thread2.start()
+    try:
+        wait_for(lambda: ils.applied, 20, "the redelivered event to be applied")
+        assert [c for c, *_ in ils.applied] == ["checkout"] and second.consumer.stats.received == 1
+    finally:
+        pub.close()
+        stop2.set()
+        thread2.join(60)
