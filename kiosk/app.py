@@ -42,6 +42,7 @@ LOGGER = logging.getLogger(__name__)
 TICK_S = 0.1
 TAG_READ_TRIES = 3
 DISK_CHECK_S = 60.0
+UNLOCK_PORT_WAIT_S = 3.0       # an unlock waits this long for a lock board port that is still opening
 
 
 class App:
@@ -264,6 +265,8 @@ class App:
 
     def _unlock(self, effect: ev.Unlock) -> None:
         door = self.config.door(effect.door)
+        # At start-up (a resumed session unlocks again at once) the port may still be opening: wait for it briefly.
+        self.lockboard.transport.wait_connected(UNLOCK_PORT_WAIT_S)
         try:
             self.lockboard.unlock(door.board, door.lock)
             LOGGER.info("door %d: unlock sent (board %d lock %d)", door.number, door.board, door.lock)

@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, Iterable
 
 from kiosk.core import ecard
 from kiosk.core import events as ev
 from kiosk.core.policy import Decision, LoanPolicy, Patron, card_hint, patron_key
+from kiosk.core.doors import Door, LiveSession
 from kiosk.core.records import FORCED, PATRON, RESTOCK_KIND, RETURN, STOCKTAKE, Ledger, SessionRecord
-from kiosk.core.settlement import build_settlement
+from kiosk.core.settlement import build_settlement, receipt_lines
 from kiosk.core.snapshot import Receipt, Snapshot, StaffView
 from kiosk.core.staff import check_pin, valid_pin
 
@@ -37,33 +38,6 @@ S_UNLOCKING, S_OPEN, S_SCANNING, S_DONE = "unlocking", "open", "scanning", "done
 
 MAX_RESCAN_BACKOFF = 32
 STAFF_LOCKOUT_S = 300.0      # after too many wrong PINs, the staff card is refused this long
-
-
-@dataclass
-class _Door:
-    number: int
-    open: bool | None = None          # None until the lock board has answered once
-    locked: bool | None = None
-    faults: dict[str, str] = field(default_factory=dict)   # device -> message
-
-    @property
-    def in_service(self) -> bool:
-        return not self.faults and self.open is not None
-
-
-@dataclass
-class _Live:
-    """Runtime state of an open session (the persisted part is ``record``)."""
-    record: SessionRecord
-    started: float
-    opened: float | None = None       # monotonic time the door was seen open
-    prompted: bool = False
-    alarmed: bool = False
-    scanning: bool = False
-    scan_due: float | None = None
-    scan_failures: int = 0
-    door_events: int = 0              # bumps whenever the door opens: a scan started before is stale
-    scan_epoch: int = 0
 
 
 @dataclass
@@ -99,9 +73,9 @@ class Flow:
         self.default_door = default_door
         self.clock = clock
         self.wallclock = wallclock
-        self.doors = {n: _Door(n) for n in doors}
+        self.doors = {n: Door(n) for n in doors}
         self.links_down: set[str] = set()         # devices whose link-down alarm is raised and not cleared
-        self.live: dict[str, _Live] = {}
+        self.live: dict[str, LiveSession] = {}
         self.state = IDLE
         self.deadline: float | None = None
         self.patron: Patron | None = None
@@ -127,12 +101,32 @@ class Flow:
     # --- public API -----------------------------------------------------------------------------
 
     def start(self) -> list[ev.Effect]:
-        """Resume sessions left open by a crash or power cut: wait for their doors, rescan, finish."""
+        """Resume sessions left open by a crash or power cut: wait for their doors, rescan, finish.
+
+        A session still ``unlocking`` (the door was never seen open) may have died before its unlock reached
+        the board: if it began less than ``door_open_timeout_s`` ago the patron is still there and still
+        authorised, so the door unlocks again at once with a fresh timeout; an older one is given up at once —
+        the compartment is counted as soon as the door is known to be closed, so whatever did leave is still
+        charged to the session's patron."""
         now = self.clock()
+        effects: list[ev.Effect] = []
         for record in self.ledger.open_sessions():
-            self.live[record.id] = _Live(record, started=now, opened=now if record.state == S_OPEN else None)
+            live = LiveSession(record, started=now, opened=now if record.state == S_OPEN else None)
+            self.live[record.id] = live
             LOGGER.warning("door %d: resuming %s session %s left open by a restart (state %s)",
                            record.door, record.kind, record.id[:8], record.state)
+            if record.state == S_UNLOCKING and record.kind in (PATRON, RETURN, RESTOCK_KIND):
+                age = record.age_s(self.wallclock())
+                if age is not None and age < self.door_open_timeout_s:
+                    LOGGER.warning("door %d: the unlock of session %s (%.0f s ago) may never have reached the "
+                                   "board; unlocking again", record.door, record.id[:8], age)
+                    effects.append(ev.Unlock(record.door, record.id))
+                else:
+                    LOGGER.warning("door %d: session %s began %s ago, too long for the patron to be waiting; "
+                                   "it ends once the door is known to be closed", record.door, record.id[:8],
+                                   "an unknown time" if age is None else f"{age:.0f} s")
+                    live.started = now - self.door_open_timeout_s
+                    continue
             if record.kind == PATRON:
                 self.current, self.current_door, self.state = record.id, record.door, DOOR_OPEN
         busy = {live.record.door for live in self.live.values()}
@@ -142,9 +136,9 @@ class Flow:
                                    before={}, opened_at=self._iso())
             self.ledger.open_session(record, [{"type": "session_opened", "session": record.id, "door": door,
                                                "patron": None, "kind": STOCKTAKE}])
-            self.live[record.id] = _Live(record, started=now)
+            self.live[record.id] = LiveSession(record, started=now)
             LOGGER.info("door %d: first start; a stocktake runs once the door is seen closed", door)
-        return []
+        return effects
 
     def handle(self, event: ev.Event) -> list[ev.Effect]:
         handler = getattr(self, "_handle_" + type(event).__name__)
@@ -180,7 +174,7 @@ class Flow:
                         out_of_service=bool(self.doors) and all(d.faults for d in self.doors.values()),
                         until=until, held_open=held_open, offline=not self.online, kind=kind, staff=staff)
 
-    def session_for_door(self, door: int) -> _Live | None:
+    def session_for_door(self, door: int) -> LiveSession | None:
         for live in self.live.values():
             if live.record.door == door:
                 return live
@@ -336,7 +330,7 @@ class Flow:
         except Exception as exc:      # a full disk, a damaged database: no record, so no door opens
             LOGGER.error("door %d: cannot record a new session, so the door stays shut (%s)", record.door, exc)
             return False
-        self.live[record.id] = _Live(record, started=self.clock())
+        self.live[record.id] = LiveSession(record, started=self.clock())
         return True
 
     # --- staff ----------------------------------------------------------------------------------
@@ -399,11 +393,14 @@ class Flow:
             return []
         LOGGER.error("door %d: unlock failed: %s", event.door, event.error)
         self._alarm("hardware_fault", event.door, device="lockboard", message=event.error)
-        self.doors[event.door].faults["lockboard"] = event.error
+        door = self.doors[event.door]
+        door.faults["lockboard"] = event.error
         if self.current == event.session_id:
             self.current, self.current_door = None, None
             self._enter(CHOOSING, self.choose_door_timeout_s, reason="door_failed")
-        # The door may or may not have moved: the reader settles it.
+        # The unlock may have reached the board and its answer been lost: the door may be open now. Until the
+        # board reports it again its state is unknown, and the compartment is counted once it is known closed.
+        self._lose_sight(door)
         return self._request_scan(live)
 
     def _handle_DoorSensed(self, event: ev.DoorSensed) -> list[ev.Effect]:
@@ -412,6 +409,11 @@ class Flow:
             return []
         was_open = door.open
         door.open, door.locked = event.open, event.locked
+        if was_open is None and "lockboard" in door.faults and "lockboard" not in self.links_down:
+            # The board answers for this door again after an unlock that failed: it is usable again.
+            LOGGER.info("door %d: the lock board answers for it again", event.door)
+            door.faults.pop("lockboard")
+            self._check_service()
         live = self.session_for_door(event.door)
         if event.open and not was_open:
             if live is None:
@@ -427,7 +429,10 @@ class Flow:
                 self._enter(DOOR_OPEN, None, reason=self.reason)
             return []
         if not event.open and (was_open or was_open is None):
-            if live is not None and (was_open or live.record.state in (S_OPEN, S_SCANNING)):
+            if live is not None and (was_open or live.record.state in (S_OPEN, S_SCANNING) or (
+                    live.lost_sight and event.locked)):
+                # A door whose state was lost after its unlock and that is now closed and locked again may have
+                # been opened meanwhile: count it now (a door still unlocked may yet be opened: the timeout waits).
                 LOGGER.info("door %d: closed; taking the inventory", event.door)
                 if live.alarmed:
                     live.alarmed = False
@@ -445,11 +450,16 @@ class Flow:
         self.ledger.open_session(record, [
             {"type": "session_opened", "session": record.id, "door": door, "patron": None, "kind": FORCED},
             {"type": "alarm", "alarm": "door_forced", "door": door, "session": record.id}])
-        self.live[record.id] = _Live(record, started=self.clock(), opened=self.clock())
+        self.live[record.id] = LiveSession(record, started=self.clock(), opened=self.clock())
         return []
 
-    def _request_scan(self, live: _Live) -> list[ev.Effect]:
+    def _request_scan(self, live: LiveSession) -> list[ev.Effect]:
         if live.scanning:
+            return []
+        if self.doors[live.record.door].open is not False:
+            # Invariant: a compartment is only counted behind a door known to be closed. An open door is
+            # counted when it closes; a door whose state is unknown, once the lock board reports it again.
+            LOGGER.info("door %d: the count waits until the door is known to be closed", live.record.door)
             return []
         if live.record.state != S_SCANNING:
             self._persist_state(live, S_SCANNING)
@@ -465,8 +475,9 @@ class Flow:
         if live is None or not live.scanning:
             return []
         live.scanning = False
-        if live.scan_epoch != live.door_events or self.doors[event.door].open:
-            LOGGER.info("door %d: reopened during the inventory; waiting for it to close again", event.door)
+        if live.scan_epoch != live.door_events or self.doors[event.door].open is not False:
+            LOGGER.info("door %d: reopened (or its state was lost) during the inventory; waiting for it to be "
+                        "known closed again", event.door)
             return []
         if live.scan_failures:
             LOGGER.info("door %d: reader answers again", event.door)
@@ -495,7 +506,7 @@ class Flow:
             self.receipt = Receipt(pending=True)
             self._enter(RECEIPT, self.receipt_s, reason="pending")
 
-    def _settle(self, live: _Live, result: ev.ScanResult) -> None:
+    def _settle(self, live: LiveSession, result: ev.ScanResult) -> None:
         record = live.record
         new = (result.present | result.uncertain) - set(record.before) - set(result.tags)
         item_ids = self.ledger.item_ids(new)           # tags known from earlier reads, anywhere here
@@ -526,27 +537,12 @@ class Flow:
         receipt = Receipt(borrowed=tuple((h.item_id, titles.get(h.item_id, ""), settlement.due_at) for h in loans),
                           returned=tuple((h.item_id, titles.get(h.item_id, "")) for h in returns),
                           uncertain=summary["uncertain"])
-        self._log_receipt(record, receipt, summary)
+        for line in receipt_lines(record, receipt, summary):
+            LOGGER.info("%s", line)
         if record.id == self.current:
             self.current = None
             self.receipt = receipt
             self._enter(RECEIPT, self.receipt_s, reason=None)
-
-    def _log_receipt(self, record: SessionRecord, receipt: Receipt, summary: dict) -> None:
-        who = f"card {record.card_hint}" if record.kind == PATRON else f"{record.kind} session"
-        lines = [f"door {record.door}: receipt for {who}: borrowed {len(receipt.borrowed)}, "
-                 f"returned {len(receipt.returned)}"]
-        lines += [f"door {record.door}: borrowed {item} 《{title or '?'}》 due {due}"
-                  for item, title, due in receipt.borrowed]
-        lines += [f"door {record.door}: returned {item} 《{title or '?'}》" for item, title in receipt.returned]
-        if summary["missing"]:
-            lines.append(f"door {record.door}: {summary['missing']} item(s) recorded as missing")
-        if summary["foreign"]:
-            lines.append(f"door {record.door}: {summary['foreign']} foreign object(s) for staff to check")
-        if receipt.uncertain:
-            lines.append(f"door {record.door}: {receipt.uncertain} uncertain tag(s) held for staff, not charged")
-        for line in lines:
-            LOGGER.info("%s", line)
 
     # --- devices and time -----------------------------------------------------------------------
 
@@ -559,6 +555,8 @@ class Flow:
                 door.faults.pop(event.device, None)
             else:
                 door.faults[event.device] = event.message
+                if event.device == "lockboard":
+                    self._lose_sight(door)
         if event.up:
             LOGGER.info("%s: link up (%s)", event.device, event.message)
             if event.device in self.links_down:
@@ -669,7 +667,16 @@ class Flow:
         if self.current is not None and self.current not in self.live:
             self.current = None
 
-    def _persist_state(self, live: _Live, state: str) -> None:
+    def _lose_sight(self, door: Door) -> None:
+        """The lock board can no longer tell this door's state: forget it until the board reports it again."""
+        if door.open is not None:
+            LOGGER.warning("door %d: its state is unknown until the lock board answers again", door.number)
+        door.open, door.locked = None, None
+        live = self.session_for_door(door.number)
+        if live is not None and live.opened is None:
+            live.lost_sight = True
+
+    def _persist_state(self, live: LiveSession, state: str) -> None:
         live.record = replace(live.record, state=state)
         self.ledger.set_session_state(live.record.id, state)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Iterable, Protocol
 
 from kiosk.core import events as ev
@@ -27,6 +28,13 @@ class SessionRecord:
     card_hint: str = ""
     may_borrow: int = 0
     offline: bool = False
+
+    def age_s(self, now: datetime) -> float | None:
+        """Seconds since the session opened by the wall clock; None if ``opened_at`` cannot be read."""
+        try:
+            return (now - datetime.fromisoformat(self.opened_at)).total_seconds()
+        except (TypeError, ValueError):
+            return None
 
 
 @dataclass(frozen=True)

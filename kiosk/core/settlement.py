@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from kiosk.core import events as ev
 from kiosk.core.inventory import UNCERTAIN, Holding, compare
 from kiosk.core.records import PATRON, RESTOCK_KIND, RETURN, STOCKTAKE, SessionRecord, Settlement
+from kiosk.core.snapshot import Receipt
 
 
 def build_settlement(record: SessionRecord, result: ev.ScanResult, item_ids: dict[str, str | None],
@@ -66,3 +67,20 @@ def build_settlement(record: SessionRecord, result: ev.ScanResult, item_ids: dic
     return Settlement(session=record, closed_at=now.isoformat(timespec="milliseconds"), due_at=due, loans=loans,
                       returns=tuple(ch.added), missing=tuple(missing), after=ch.after, tags=dict(result.tags),
                       events=tuple(events), summary=summary)
+
+
+def receipt_lines(record: SessionRecord, receipt: Receipt, summary: dict) -> list[str]:
+    """The log lines of a settled session's receipt: one for the whole, one per book, then what needs staff."""
+    who = f"card {record.card_hint}" if record.kind == PATRON else f"{record.kind} session"
+    lines = [f"door {record.door}: receipt for {who}: borrowed {len(receipt.borrowed)}, "
+             f"returned {len(receipt.returned)}"]
+    lines += [f"door {record.door}: borrowed {item} 《{title or '?'}》 due {due}"
+              for item, title, due in receipt.borrowed]
+    lines += [f"door {record.door}: returned {item} 《{title or '?'}》" for item, title in receipt.returned]
+    if summary["missing"]:
+        lines.append(f"door {record.door}: {summary['missing']} item(s) recorded as missing")
+    if summary["foreign"]:
+        lines.append(f"door {record.door}: {summary['foreign']} foreign object(s) for staff to check")
+    if receipt.uncertain:
+        lines.append(f"door {record.door}: {receipt.uncertain} uncertain tag(s) held for staff, not charged")
+    return lines

@@ -173,6 +173,38 @@ def test_board_fault_and_recovery(device, events, boards):
     assert events.faults.empty()
 
 
+def test_a_board_that_answers_again_reports_every_lock_even_unchanged(device, events, boards):
+    # A door may open and close while its board is silent: the listener must learn its state again.
+    board = make_board(device, events)
+    board.start()
+    try:
+        events.take_changes(32)
+        boards.silent.add(0)
+        assert events.faults.get(timeout=WAIT_S)[0] == 0
+        boards.silent.clear()
+        assert events.faults.get(timeout=WAIT_S) == (0, None)
+        again = events.take_changes(16)
+        assert sorted(lock for b, lock, _ in again if b == 0) == list(range(1, 17))
+        assert all(state == CLOSED_LOCKED for _, _, state in again)
+    finally:
+        board.close()
+
+
+def test_an_unlock_without_an_answer_makes_the_next_reading_report_every_lock(device, events, boards):
+    board = make_board(device, events, poll_interval_s=0.05)
+    board.start()
+    try:
+        events.take_changes(32)
+        boards.silent.add(1)
+        with pytest.raises(DeviceTimeout):
+            board.unlock(1, 5)
+        boards.silent.clear()
+        reported = {lock for b, lock, _ in events.take_changes(16) if b == 1}
+        assert reported == set(range(1, 17))
+    finally:
+        board.close()
+
+
 def test_unplug_and_replug(device, events, boards):
     board = make_board(device, events)
     board.start()

@@ -121,13 +121,17 @@ class LockBoard:
         if not 1 <= lock <= LOCKS_PER_BOARD:
             raise ValueError(f"lock number must be 1..{LOCKS_PER_BOARD}, got {lock}")
         LOGGER.info("%s: unlocking board %d lock %d", self.name, board, lock)
-        reply = self._session.request(
-            UnlockRequest(board, lock).to_bytes(),
-            self._reply_of(board),
-            self.timeout_s,
-            self.retries,
-            what=f"from board {board} to unlocking lock {lock}",
-        )
+        try:
+            reply = self._session.request(
+                UnlockRequest(board, lock).to_bytes(),
+                self._reply_of(board),
+                self.timeout_s,
+                self.retries,
+                what=f"from board {board} to unlocking lock {lock}",
+            )
+        except DeviceError:
+            self._forget(board)
+            raise
         return self._lock_states(reply)
 
     def read_state(self, board: int) -> dict[int, LockState]:
@@ -176,15 +180,18 @@ class LockBoard:
 
     def _next_poll_s(self) -> float:
         # A door can only close while it is open: poll fast then, so the inventory starts at once.
-        busy = any(not st.locked or st.door_open for states in self._states.values() for st in states.values())
+        busy = any(not st.locked or st.door_open for states in list(self._states.values())
+                   for st in states.values())
         return self.open_poll_interval_s if busy else self.poll_interval_s
 
     def _poll_board(self, board: int) -> None:
         try:
             states = self.read_state(board)
         except DeviceUnavailable:
+            self._forget(board)
             return  # the link is down; on_link has said so
         except DeviceTimeout as exc:
+            self._forget(board)
             if board not in self._faulted:
                 self._faulted.add(board)
                 LOGGER.warning("%s", exc)
@@ -202,6 +209,11 @@ class LockBoard:
         for lock, state in states.items():
             if previous is None or previous[lock] != state:
                 self._call(self._on_change, board, lock, state)
+
+    def _forget(self, board: int) -> None:
+        # While a board does not answer, its doors may open and close unseen: the next good reading reports
+        # every lock, changed or not, so that whoever listens learns the doors' real state again.
+        self._states.pop(board, None)
 
     def _call(self, callback: Callable | None, *args: object) -> None:
         if callback is None:
