@@ -9,6 +9,10 @@ simulators in this process. Prints a table and writes JSON to bench/results/sync
   (b) 500 sessions at bookcase A, each lending one book (and taking back the one before); for each loan,
       the time from A's event (written in the session's transaction) to B applying it (its inbox row).
       Goal: p99 under 300 ms.
+  (c) 500 poison messages of every kind (a type that is a list, lone surrogates, a bookcase id "..", not JSON,
+      wrong versions, huge ones) published at a bookcase in one burst, then a valid loan from another
+      bookcase: the time from the loan's publication to the bookcase applying it (its inbox row).
+      Goal: under 1 s.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from tests.sync.fleet import FleetCase, Watcher, mqtt_section  # noqa: E402
 
 DRAIN_GOAL_S = 10.0
 LATENCY_GOAL_P99_MS = 300.0
+POISON_GOAL_S = 1.0
 
 
 def _ready(case: FleetCase) -> bool:
@@ -130,6 +135,44 @@ def bench_latency(sessions: int) -> dict:
             "goal_p99_ms": LATENCY_GOAL_P99_MS, "met": percentile(latencies, 99) < LATENCY_GOAL_P99_MS}
 
 
+def bench_poison(count: int) -> dict:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from tests.sync.test_poison import POISON, loan
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        broker = Broker(folder / "broker").start()
+        b = FleetCase(folder / "b", "MH-B", mqtt_section(broker.port, max_payload_kb=8), first_item=101)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="poisoner", protocol=mqtt.MQTTv5)
+        try:
+            b.sim.start()
+            b.start_process()
+            wait_for(lambda: _ready(b), 120, "the first stocktake")
+            state = Watcher(broker.port, ("citybook/v1/minhang/bookcase/MH-B/state",))
+            wait_for(lambda: (s := state.last("MH-B/state")) and s["online"], 30, "B online")
+            state.close()
+            client.connect("127.0.0.1", broker.port)
+            client.loop_start()
+            wait_for(client.is_connected, 10, "the publisher")
+            topic = "citybook/v1/minhang/bookcase/MH-X/event"
+            for i in range(count):
+                client.publish(topic, POISON[i % len(POISON)], qos=1)
+            good = loan()
+            sent = datetime.now().astimezone()
+            client.publish(topic, json.dumps(good), qos=1).wait_for_publish(10)
+            row = wait_for(lambda: b.view.db.execute("SELECT received FROM inbox WHERE id = ?",
+                                                     (good["id"],)).fetchone(), 60, "the valid loan")
+            applied_s = (datetime.fromisoformat(row[0]) - sent).total_seconds()
+        finally:
+            client.disconnect()
+            client.loop_stop()
+            b.stop()
+            broker.stop()
+    return {"poison": count, "published_to_applied_s": round(applied_s, 3), "goal_s": POISON_GOAL_S,
+            "met": applied_s < POISON_GOAL_S}
+
+
 def _idle(case: FleetCase) -> bool:
     try:
         snap = send(case.cfg.intent_socket, {"intent": "status"}, timeout_s=2)["snapshot"]
@@ -143,10 +186,12 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=10_000, help="events queued for (a)")
     parser.add_argument("--inflight", type=int, default=32, help="the relay's in-flight window for (a)")
     parser.add_argument("--sessions", type=int, default=500, help="sessions for (b)")
+    parser.add_argument("--poison", type=int, default=500, help="poison messages before the valid loan in (c)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sync.json")
     args = parser.parse_args()
     drain = bench_drain(args.events, args.inflight)
     latency = bench_latency(args.sessions)
+    poison = bench_poison(args.poison)
     print()
     print("| benchmark | measured | goal | met |")
     print("|---|---|---|---|")
@@ -157,8 +202,10 @@ def main() -> int:
     print(f"| (b) loan at A -> applied at B, {latency['loans']} loans over {latency['sessions']} sessions | "
           f"p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, max {latency['max_ms']} ms | "
           f"p99 < {LATENCY_GOAL_P99_MS:.0f} ms | {'yes' if latency['met'] else 'NO'} |")
+    print(f"| (c) a valid loan behind {poison['poison']} poison messages -> applied | "
+          f"{poison['published_to_applied_s']} s | < {POISON_GOAL_S:.0f} s | {'yes' if poison['met'] else 'NO'} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"drain": drain, "latency": latency}, indent=2))
+    args.out.write_text(json.dumps({"drain": drain, "latency": latency, "poison": poison}, indent=2))
     print(f"\nJSON: {args.out}")
     return 0
 

@@ -94,8 +94,9 @@ def _who() -> str:
 
 
 def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from kiosk import logtext
+    logtext.configure(logging.DEBUG if verbose else logging.INFO,
+                      "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S", sys.stdout)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from kiosk import logtext
+    logtext.configure(logging.DEBUG if verbose else logging.INFO,
+                      "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S", sys.stdout)
 
 
 def _load(path: Path):

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kiosk.content.manifest import parse_window, public_key
+from kiosk.ids import BOOKCASE_ID_RULE, valid_bookcase_id
 
 # Readable defaults. Figures from the library's 2020 report (DESIGN.md §9).
 DEFAULT_LOAN_LIMIT = 15
@@ -282,6 +283,9 @@ class _Reader:
                             latitude=self.value(bc, "latitude", "bookcase.", float, None, low=-90, high=90),
                             longitude=self.value(bc, "longitude", "bookcase.", float, None, low=-180, high=180),
                             address=self.value(bc, "address", "bookcase.", str, ""))
+        if not valid_bookcase_id(bookcase.id):
+            raise self.fail("bookcase.id", f"{bookcase.id!r} is not a bookcase id: use {BOOKCASE_ID_RULE} "
+                                           "(it names the bookcase in MQTT topics, files and the hostname)")
         for key in ("latitude", "longitude"):
             if getattr(bookcase, key) is not None and getattr(bookcase, key) != getattr(bookcase, key):
                 raise self.fail(f"bookcase.{key}", "nan is not a place: give degrees, as a map shows them")
@@ -409,9 +413,6 @@ class _Reader:
         self.unknown(d, p, {"host", "port", "topic_root", "username", "password_file", "tls", "tls_ca", "tls_cert",
                             "tls_key", "keepalive_s", "session_expiry_s", "inflight", "reconnect_min_s",
                             "reconnect_max_s", "max_payload_kb"})
-        if not _MQTT_LEVEL.fullmatch(bookcase_id):
-            raise self.fail("bookcase.id", f"{bookcase_id!r} cannot be an MQTT topic level: use letters, digits, "
-                                           "'-', '_' and '.' only")
         files = {k: self.file(d, k, p) for k in ("tls_ca", "tls_cert", "tls_key", "password_file")}
         tls = self.value(d, "tls", p, bool, any(files[k] for k in ("tls_ca", "tls_cert", "tls_key")))
         if (files["tls_cert"] is None) != (files["tls_key"] is None):
@@ -568,9 +569,6 @@ class _Reader:
             restock_summary_s=self.value(d, "restock_summary_s", p, float, 30.0, low=1, high=3600),
             disk_low_mb=self.value(d, "disk_low_mb", p, int, 100, low=1, high=100000),
         )
-
-
-_MQTT_LEVEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def _kind(value: Any) -> str:

@@ -126,4 +126,14 @@ def _run(script: str, *whole: str):
     return apply
 
 
-MIGRATIONS = [_run(V1_INITIAL), _run(V2_PATRONS_STAFF), _run(V3_FLEET), _run(V4_SEARCH, *V4_TRIGGERS)]
+V5_PARKED = """
+-- Inbound messages this bookcase could not apply, after several tries, because of a fault of its own (the
+-- database locked, a full disk): kept for staff (kiosk sync status) instead of blocking the link forever.
+CREATE TABLE parked_messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL,
+                              error TEXT NOT NULL, attempts INTEGER NOT NULL, first_seen TEXT NOT NULL,
+                              parked_at TEXT NOT NULL)
+"""
+
+
+MIGRATIONS = [_run(V1_INITIAL), _run(V2_PATRONS_STAFF), _run(V3_FLEET), _run(V4_SEARCH, *V4_TRIGGERS),
+              _run(V5_PARKED)]

@@ -74,6 +74,19 @@ def apply_once(db: sqlite_utils.Database, message_id: str, topic: str,
     return True
 
 
+def park(db: sqlite_utils.Database, topic: str, payload: bytes, error: str, attempts: int, first_seen: str) -> None:
+    """Keep an inbound message that could not be applied for staff to look at (``kiosk sync status``)."""
+    with transaction(db) as conn:
+        conn.execute("INSERT INTO parked_messages (topic, payload, error, attempts, first_seen, parked_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", (topic, payload, error[:500], attempts, first_seen, now_iso()))
+
+
+def parked(db: sqlite_utils.Database) -> list[dict]:
+    """Parked inbound messages, oldest first (without their payloads)."""
+    return [dict(r) for r in db.query("SELECT id, topic, error, attempts, first_seen, parked_at, "
+                                      "length(payload) AS size FROM parked_messages ORDER BY id")]
+
+
 def prune(db: sqlite_utils.Database, before: str) -> int:
     """Forget inbox ids, remote returns and closed remote loans older than ``before`` (ISO time)."""
     cutoff = utc(before)
@@ -261,6 +274,6 @@ def status(db: sqlite_utils.Database) -> dict:
         "SELECT bookcase, name, holdings_count, holdings_ts FROM peers ORDER BY bookcase")]
     return {"outbox_depth": outbox_depth(db), "oldest_unsent": oldest, "last_sync": last_sync,
             "sent": db.execute("SELECT COUNT(*) FROM outbox WHERE sent IS NOT NULL").fetchone()[0],
-            "gateway": gateway, "counters": counters, "peers": peers,
+            "gateway": gateway, "counters": counters, "peers": peers, "parked": parked(db),
             "remote_loans_open": db.execute(
                 "SELECT COUNT(*) FROM remote_loans WHERE returned_utc IS NULL").fetchone()[0]}

@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
 
 def _status(args: argparse.Namespace) -> int:
     from kiosk.config import ConfigError, load_config
+    from kiosk.logtext import shown
     from kiosk.store import replica
     from kiosk.store.ledger import Store
     try:
@@ -54,6 +55,11 @@ def _status(args: argparse.Namespace) -> int:
           f"{c.get('duplicates', 0)} duplicates ignored; {c.get('broker_refused', 0)} events refused by the broker")
     bad = {k[4:]: v for k, v in sorted(c.items()) if k.startswith("bad_")}
     print("  refused messages: " + (", ".join(f"{k.replace('_', ' ')} {v}" for k, v in bad.items()) or "none"))
+    if st["parked"]:
+        print(f"  parked for staff: {len(st['parked'])} message(s) this bookcase could not apply after several tries "
+              "(a fault here, not in the message; the fleet link went on without them):")
+        for row in st["parked"][-10:]:
+            print(f"    #{row['id']} {shown(row['topic'])} at {row['parked_at']}: {shown(row['error'])}")
     for p in st["peers"]:
         print(f"  bookcase {p['bookcase']} {p['name']}: holds {p['holdings']} books (as of {p['holdings_ts']})")
     print(f"  open loans made at other bookcases: {st['remote_loans_open']}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from kiosk.logtext import shown
 from kiosk.store import replica
 from kiosk.store.ledger import Store
 from kiosk.sync import schema
@@ -38,6 +39,7 @@ class Replicator:
         self.max_bytes = max_bytes
         self.counters = counters
         self.gateway_rejections: list[str] = []
+        self._tracebacks: set[str] = set()      # exception types already logged with a traceback
 
     def receive(self, topic: str, payload: bytes) -> str:
         """Check and apply one message; returns what happened (APPLIED, DUPLICATE, NOTED, OWN, STALE, REFUSED)."""
@@ -50,7 +52,7 @@ class Replicator:
                 return OWN                 # our own, e.g. retained holdings from before a restart
             if kind == PATRON and not payload:
                 LOGGER.info("bookcase %s: the library cleared the status of patron %s…; the cached row stays",
-                            self.me, who[:8])
+                            self.me, shown(who[:8]))
                 return NOTED
             msg = schema.decode(payload, self.max_bytes)
             if kind == EVENT:
@@ -79,7 +81,7 @@ class Replicator:
         if not replica.apply_once(self.store.db, msg["id"], topic, lambda conn: said.append(effect(conn, msg))):
             return self._duplicate(msg)
         self.counters["events_applied"] += 1
-        LOGGER.info("bookcase %s: %s (event seq %d)", self.me, said[0], msg["seq"])
+        LOGGER.info("bookcase %s: %s (event seq %d)", self.me, shown(said[0]), msg["seq"])
         return APPLIED
 
     def _holdings(self, topic: str, who: str, msg: dict) -> str:
@@ -119,7 +121,7 @@ class Replicator:
         self.counters["gateway_applied"] += applied
         self.counters["gateway_rejected"] += rejected
         for line in why:
-            LOGGER.warning("bookcase %s: the library's gateway rejected %s", self.me, line)
+            LOGGER.warning("bookcase %s: the library's gateway rejected %s", self.me, shown(line, 600))
         LOGGER.info("bookcase %s: the gateway applied %d of our events and rejected %d", self.me, applied, rejected)
         return APPLIED
 
@@ -135,4 +137,14 @@ class Replicator:
         n = self.counters[key]
         if n <= LOG_FIRST or n % LOG_EVERY == 0:
             LOGGER.warning("bookcase %s: refused a message on %s: %s — not applied (%d such so far)",
-                           self.me, topic[:200], exc, n)
+                           self.me, shown(topic), shown(exc, 300), n)
+
+    def unreadable(self, topic: str, exc: Exception) -> None:
+        """A message whose applying failed in a way no schema foresaw: refused like any bad message; the first
+        failure of each kind is logged with its traceback, for a developer to find the schema's gap."""
+        kind = type(exc).__name__
+        if kind not in self._tracebacks:
+            self._tracebacks.add(kind)
+            LOGGER.error("bookcase %s: applying a message on %s failed with %s; it is refused (traceback once per "
+                         "kind)", self.me, shown(topic), kind, exc_info=exc)
+        self.refuse(topic, MessageError("unreadable", f"{kind}: {exc}"))

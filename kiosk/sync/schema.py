@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import fastjsonschema
 
+from kiosk.ids import BOOKCASE_ID_PATTERN
+
 VERSION = 1
 
 # Why an inbound message was refused: counter name -> what the operator reads.
@@ -33,11 +35,13 @@ REASONS: dict[str, str] = {
     "invalid": "the message does not match its schema",
     "wrong_sender": "the message claims to come from someone other than its topic says",
     "wrong_topic": "the message arrived on a topic this bookcase does not read",
+    "bad_text": "the message holds text that is not valid Unicode (a lone surrogate)",
+    "unreadable": "the message could not be applied, whatever was done with it",
 }
 
 _UUID = {"type": "string", "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
 _TS = {"type": "string", "format": "date-time", "maxLength": 40}
-_BOOKCASE = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}
+_BOOKCASE = {"type": "string", "pattern": BOOKCASE_ID_PATTERN}       # the config's rule (kiosk.ids)
 _PATRON = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
 _ITEM = {"type": "string", "minLength": 1, "maxLength": 64}
 _UID = {"type": "string", "pattern": "^[0-9A-F]{2,32}$"}
@@ -176,12 +180,36 @@ def decode(payload: bytes, max_bytes: int) -> dict:
         raise MessageError("not_json", str(exc)[:120]) from None
     if not isinstance(msg, dict):
         raise MessageError("not_object", f"got {type(msg).__name__}")
+    if b"\\u" in payload or b"\\U" in payload:
+        _no_surrogates(msg)     # only a \uXXXX escape can make one: UTF-8 itself cannot carry a surrogate
     return msg
+
+
+def _no_surrogates(value: Any, where: str = "") -> None:
+    """Refuse a lone surrogate anywhere (keys too): SQLite, the log and every JSON encoder would choke on it."""
+    stack = [(value, where)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            texts = [value]
+        elif isinstance(value, dict):
+            texts = list(value)
+            stack.extend((v, f"{where}.{k}"[:80]) for k, v in value.items())
+        elif isinstance(value, list):
+            texts = []
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+        else:
+            continue
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise MessageError("bad_text", f"at {where.lstrip('.') or 'the top'}") from None
 
 
 def _version(msg: dict) -> None:
     if msg.get("v") != VERSION or isinstance(msg.get("v"), bool):
-        raise MessageError("unknown_version", f"v is {msg.get('v')!r}, this bookcase reads v{VERSION}")
+        raise MessageError("unknown_version", f"v is {str(msg.get('v'))[:40]!r}, this bookcase reads v{VERSION}")
 
 
 def _run(check: Callable[[Any], Any], msg: dict) -> None:
@@ -203,9 +231,10 @@ def _run(check: Callable[[Any], Any], msg: dict) -> None:
 def check_event(msg: dict) -> dict:
     """An event of the transaction stream: version, known type, then that type's schema."""
     _version(msg)
-    check = _EVENTS.get(msg.get("type"))  # type: ignore[arg-type]
+    type_ = msg.get("type")
+    check = _EVENTS.get(type_) if isinstance(type_, str) else None       # a list or an object cannot be a key
     if check is None:
-        raise MessageError("unknown_type", f"type {str(msg.get('type'))[:40]!r}")
+        raise MessageError("unknown_type", f"type {str(type_)[:40]!r}")
     _run(check, msg)
     return msg
 
@@ -229,7 +258,7 @@ def check_content(msg: dict) -> dict:
 def check_outgoing(msg: dict) -> bool:
     """An outbox event about to be published. True if its type has a schema; an unknown type passes with
     the envelope checked only (newer code may add types; consumers refuse what they do not know)."""
-    if msg.get("type") in _EVENTS:
+    if isinstance(msg.get("type"), str) and msg["type"] in _EVENTS:
         check_event(msg)
         return True
     _version(msg)

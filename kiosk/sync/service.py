@@ -24,11 +24,12 @@ from kiosk.config import Config
 from kiosk.core import events as ev
 from kiosk.store import replica
 from kiosk.store.ledger import Store
-from kiosk.sync import schema
+from kiosk.logtext import shown
+from kiosk.sync import retry, schema
 from kiosk.sync.events import LinkDown, LinkUp, Published, Received, SyncEvent
 from kiosk.sync.link import Link
 from kiosk.sync.relay import Relay
-from kiosk.sync.replication import OWN, Replicator
+from kiosk.sync.replication import OWN, REFUSED, Replicator
 from kiosk.sync.topics import CONTENT, Topics
 
 LOGGER = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class FleetSync:
                          every_retained=self.last_sync is None)
         self.relay = Relay(store.db, self.topics.event(), self.cfg.inflight, self.link.publish, self.id, clock)
         self.inbound = Replicator(store, self.topics, self.cfg.max_payload_kb * 1024, self.counters)
+        self.retries = retry.Retries()
         self._will = (self.topics.state(), b"")
         self._state_at = self._holdings_at = self._saved_at = self._pruned_at = 0.0
         self._state_sent: tuple | None = None
@@ -148,15 +150,42 @@ class FleetSync:
             return
         try:
             outcome = self.inbound.receive(event.topic, event.payload)
-        except Exception:
-            # Not acknowledged: the broker redelivers it on the next connection.
-            LOGGER.exception("bookcase %s: could not apply a message on %s; it comes again after a reconnect",
-                             self.id, event.topic[:200])
-            return
+        except Exception as exc:
+            if retry.ours(exc):
+                self._failed(event, exc)
+                return
+            self.inbound.unreadable(event.topic, exc)       # what the message is: refused, counted, acknowledged
+            outcome = REFUSED
+        self.retries.forget(event)
         self.link.ack(event.gen, event.mid, event.qos)
         if outcome != OWN:
             self._synced()
             self._dirty = True
+
+    def _failed(self, event: Received, exc: Exception) -> None:
+        """A failure of ours: not acknowledged, tried again later; after MAX_ATTEMPTS parked for staff."""
+        error = f"{type(exc).__name__}: {exc}"
+        entry = self.retries.failed(event, error, self.clock(), replica.now_iso())
+        self.counters["apply_failed"] += 1
+        self._dirty = True
+        if entry.attempts < retry.MAX_ATTEMPTS:
+            if entry.attempts == 1:
+                LOGGER.error("bookcase %s: could not apply a message on %s (%s); trying again, up to %d times",
+                             self.id, shown(event.topic), shown(error), retry.MAX_ATTEMPTS)
+            return
+        try:
+            replica.park(self.store.db, event.topic, event.payload, error, entry.attempts, entry.first_seen)
+        except Exception as park_exc:       # the database cannot even take it: the broker keeps it for us
+            if entry.attempts == retry.MAX_ATTEMPTS:
+                LOGGER.error("bookcase %s: a message on %s failed %d times and cannot be parked either (%s); it "
+                             "stays with the broker and is tried again", self.id, shown(event.topic),
+                             entry.attempts, shown(park_exc))
+            return
+        self.retries.forget(event)
+        self.link.ack(event.gen, event.mid, event.qos)
+        self.counters["parked"] += 1
+        LOGGER.error("bookcase %s: parked a message on %s for staff after %d failed tries (%s); see `kiosk sync "
+                     "status`", self.id, shown(event.topic), entry.attempts, shown(error))
 
     def _content(self, event: Received) -> None:
         """The library's content announcement: refused and counted like any bad input, else handed over."""
@@ -193,6 +222,9 @@ class FleetSync:
         self.relay.pump()
         self.relay.flush_due()
         now = self.clock()
+        if self.retries:
+            for event in self.retries.due(now):
+                self._received(event)
         if self.online and self.gen is not None:
             sessions_since = self.relay.sessions_closed != self._holdings_after
             if sessions_since and now - self._holdings_at >= HOLDINGS_MIN_INTERVAL_S:

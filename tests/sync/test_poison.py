@@ -1,0 +1,275 @@
+"""Poison messages: whatever a message is, it is refused, counted and acknowledged, and never stalls the fleet.
+
+Only a failure of ours (the database locked, a full disk) leaves a message unacknowledged, for a bounded number
+of tries, after which it is parked for staff. Schema gaps, fuzzing of the whole inbound path, and log escaping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kiosk.config import load_config
+from kiosk.logtext import SafeFormatter
+from kiosk.store import replica
+from kiosk.store.ledger import Store
+from kiosk.sync import retry, schema
+from kiosk.sync.events import Received
+from kiosk.sync.replication import APPLIED, REFUSED, Replicator
+from kiosk.sync.schema import MessageError
+from kiosk.sync.service import FleetSync
+from kiosk.sync.topics import Topics
+from simulators.fleet.bookcases import write_fleet_config
+from tests.scenarios.harness import wait_for
+from tests.sync.fleet import ROOT_TOPIC, FleetCase, mqtt_section, publish
+from tests.sync.test_bad_input import EVENT, loan
+
+SURROGATE = b'"\\ud800"'
+
+
+def _raw_loan(**raw: bytes) -> bytes:
+    """A loan event as bytes, with some values replaced by raw JSON text (escapes survive as written)."""
+    body = json.dumps(loan())
+    for key, value in raw.items():
+        start = body.index(f'"{key}": ') + len(key) + 4
+        end = body.index(", ", start) if ", " in body[start:] else body.index("}", start)
+        body = body[:start] + value.decode() + body[end:]
+    return body.encode()
+
+
+# --- the schema's gaps ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("type_", [[], ["loan"], {}, {"loan": 1}])
+def test_a_type_that_is_a_list_or_an_object_is_refused_not_a_crash(type_):
+    with pytest.raises(MessageError) as caught:
+        schema.check_event(loan(type=type_))
+    assert caught.value.reason == "unknown_type"
+    with pytest.raises(MessageError):
+        schema.check_outgoing(loan(type=type_))
+
+
+@pytest.mark.parametrize("payload", [
+    _raw_loan(item=SURROGATE),
+    _raw_loan(item=b'"MH\\uDFFF1"'),
+    b'{"v": 1, "type": "loan", "\\ud83d": 1}',                     # in a key
+    _raw_loan(door=b'{"deep": [["\\udc00"]]}'),                     # nested
+])
+def test_a_lone_surrogate_anywhere_is_refused_at_decode(payload):
+    with pytest.raises(MessageError) as caught:
+        schema.decode(payload, 65536)
+    assert caught.value.reason == "bad_text"
+
+
+def test_a_real_pair_of_surrogates_is_an_ordinary_character():
+    msg = schema.decode(_raw_loan(item=b'"MH\\ud83d\\udcda"'), 65536)
+    assert msg["item"] == "MH\U0001f4da"
+
+
+@pytest.mark.parametrize("bookcase", ["..", ".", "a..b", "-MH", "MH-", "M" * 65, "MH 01", "MH/01"])
+def test_bookcase_ids_follow_the_configs_rule(bookcase, tmp_path):
+    with pytest.raises(MessageError) as caught:
+        schema.check_event(loan(bookcase=bookcase))
+    assert caught.value.reason == "invalid"
+    path = write_fleet_config(tmp_path, "MH-0001", "x", None)
+    path.write_text(path.read_text(encoding="utf-8").replace('id = "MH-0001"', f'id = {json.dumps(bookcase)}'),
+                    encoding="utf-8")
+    with pytest.raises(Exception, match="bookcase.id"):
+        load_config(path)
+
+
+def test_remote_text_in_log_lines_is_escaped(caplog):
+    record = logging.LogRecord("kiosk.sync", logging.WARNING, __file__, 1, "refused on %s: %s",
+                               ("citybook/\x1b[2J", "bad\n12:00:00 INFO    kiosk.app: all is well\u2028"), None)
+    line = SafeFormatter("%(levelname)s %(message)s").format(record)
+    assert "\n" not in line and "\x1b" not in line and "\u2028" not in line
+    assert line == ("WARNING refused on citybook/\\x1b[2J: bad\\n12:00:00 INFO    kiosk.app: all is well\\u2028")
+
+
+# --- the whole inbound path, fuzzed ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def replicator(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("fuzz") / "k.sqlite3", "MH-B")
+    yield Replicator(store, Topics(ROOT_TOPIC, "MH-B"), 8192, Counter())
+    store.close()
+
+
+def _footprint(store: Store) -> tuple:
+    return tuple(store.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                 for t in ("inbox", "remote_loans", "remote_returns", "remote_holdings", "patrons", "peers"))
+
+
+TOPICS = st.sampled_from([EVENT, ROOT_TOPIC + "bookcase/MH-X/holdings", ROOT_TOPIC + "central/patron/" + "a" * 32,
+                          ROOT_TOPIC + "central/ack/MH-B", ROOT_TOPIC + "bookcase/MH-B/event", "elsewhere/x",
+                          ROOT_TOPIC + "central/patron/\x1b[31m"])
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+                    max_leaves=12)
+FIELDS = ("v", "id", "bookcase", "seq", "ts", "type", "session", "door", "item", "uid", "patron", "due", "items",
+          "results", "status", "patron_class", "loans_elsewhere")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(topic=TOPICS, payload=st.binary(max_size=300))
+def test_fuzz_any_bytes_on_any_topic(replicator, topic, payload):
+    before = _footprint(replicator.store)
+    outcome = replicator.receive(topic, payload)       # must not raise
+    if outcome == REFUSED:
+        assert _footprint(replicator.store) == before
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(topic=TOPICS, changes=st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=4))
+def test_fuzz_messages_shaped_like_events(replicator, topic, changes):
+    before = _footprint(replicator.store)
+    body = {**loan(), **changes}
+    payload = json.dumps(body, ensure_ascii=True).encode()      # lone surrogates travel as \uXXXX escapes
+    outcome = replicator.receive(topic, payload)
+    if outcome == REFUSED:
+        assert _footprint(replicator.store) == before
+
+
+# --- failures of ours: bounded tries, then parked ------------------------------------------------------
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def sync(tmp_path):
+    path = write_fleet_config(tmp_path, "MH-B", "测试书柜", {"host": "127.0.0.1", "port": 1})
+    cfg = load_config(path)
+    store = Store(cfg.db_path, "MH-B")
+    clock = _Clock()
+    fs = FleetSync(cfg, store, lambda event: None, clock=clock)
+    acks: list[int] = []
+    fs.link.ack = lambda gen, mid, qos: acks.append(mid)          # the network's edge: record what is acked
+    yield fs, store, clock, acks, path
+    store.close()
+
+
+def _received(mid: int, payload: bytes, topic: str = EVENT) -> Received:
+    return Received(gen=1, topic=topic, payload=payload, mid=mid, qos=1, retain=False)
+
+
+def test_a_failure_of_ours_is_retried_then_applied(sync, monkeypatch):
+    fs, store, clock, acks, config_path = sync
+    real, failures = replica.apply_once, [2]
+
+    def locked_twice(*args, **kwargs):
+        if failures[0]:
+            failures[0] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(replica, "apply_once", locked_twice)
+    good = loan()
+    fs.handle(_received(1, json.dumps(good).encode()))
+    assert acks == [] and len(fs.retries) == 1
+    for _ in range(2):
+        clock.now += 100
+        fs.pump()
+    assert acks == [1] and len(fs.retries) == 0
+    assert [r["event_id"] for r in store.db.query("SELECT event_id FROM remote_loans")] == [good["id"]]
+    assert fs.counters["apply_failed"] == 2 and replica.parked(store.db) == []
+
+
+def test_a_message_that_keeps_failing_for_us_is_parked_once_and_acknowledged(sync, monkeypatch, caplog):
+    fs, store, clock, acks, config_path = sync
+    caplog.set_level(logging.ERROR, logger="kiosk.sync")
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(replica, "apply_once", full)
+    payload = json.dumps(loan()).encode()
+    fs.handle(_received(7, payload))
+    for _ in range(retry.MAX_ATTEMPTS + 3):
+        clock.now += 1000
+        fs.pump()
+    (parked,) = replica.parked(store.db)
+    assert parked["attempts"] == retry.MAX_ATTEMPTS and "disk is full" in parked["error"] and parked["topic"] == EVENT
+    assert store.db.execute("SELECT payload FROM parked_messages").fetchone()[0] == payload
+    assert acks == [7] and len(fs.retries) == 0 and fs.counters["parked"] == 1
+    parked_lines = [r.getMessage() for r in caplog.records if "parked a message" in r.getMessage()]
+    assert len(parked_lines) == 1 and "kiosk sync status" in parked_lines[0]
+    # Staff see it in `kiosk sync status`.
+    fs._save()
+    out = subprocess.run([sys.executable, "-m", "kiosk", "sync", "status", "--config", str(config_path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "parked for staff: 1 message(s)" in out and "database or disk is full" in out
+
+
+def test_an_unforeseen_error_is_the_messages_fault_refused_and_acknowledged(sync, monkeypatch, caplog):
+    fs, store, clock, acks, config_path = sync
+    caplog.set_level(logging.ERROR, logger="kiosk.sync")
+
+    def broken(conn, msg):
+        raise KeyError("a field no schema foresaw")
+
+    monkeypatch.setattr(replica, "remote_loan", broken)
+    for mid in (1, 2, 3):
+        fs.handle(_received(mid, json.dumps(loan()).encode()))
+    assert acks == [1, 2, 3] and len(fs.retries) == 0
+    assert fs.counters["bad_unreadable"] == 3
+    assert len([r for r in caplog.records if r.exc_info]) == 1          # one traceback for the kind, not three
+
+
+# --- against a real broker ------------------------------------------------------------------------------
+
+POISON = [
+    _raw_loan(type=b'["loan"]'), _raw_loan(type=b'{"loan": 1}'), _raw_loan(item=SURROGATE),
+    _raw_loan(patron=SURROGATE), b'{"v": 1, "\\udfff": 2}', json.dumps(loan(bookcase="..")).encode(),
+    json.dumps(loan(v=[1])).encode(), json.dumps(loan(seq={"a": 1})).encode(), b"\xff\xfe", b"[]", b"null",
+    json.dumps(loan(door=True)).encode(), json.dumps(loan(ts=["2026"])).encode(), b'{"v":1}' * 2000,
+]
+
+
+@pytest.fixture
+def bookcase(tmp_path, broker):
+    b = FleetCase(tmp_path / "b", "MH-B", mqtt_section(broker.port, max_payload_kb=8), first_item=101)
+    try:
+        b.start()
+        wait_for(lambda: b.app.sync.online, 20, "the bookcase online")
+        yield b
+    finally:
+        b.stop()
+
+
+def test_hundreds_of_poison_messages_then_a_valid_loan_is_applied_even_across_a_restart(bookcase, broker):
+    b = bookcase
+    for i in range(300):
+        assert publish(broker.port, EVENT, POISON[i % len(POISON)]) is not None
+    good = loan()
+    publish(broker.port, EVENT, good)
+    wait_for(lambda: [r["event_id"] for r in b.remote_loans()] == [good["id"]], 60,
+             "the valid loan behind 300 poison messages")
+    refused = sum(n for k, n in b.counters().items() if k.startswith("bad_"))
+    assert refused == 300
+    assert b.thread.is_alive()
+    # A restart: nothing was left unacknowledged, so nothing comes back to block the link.
+    b.stop_thread()
+    b.start_thread()
+    wait_for(lambda: b.app.sync.online, 20, "the bookcase online again")
+    after = loan(item="MH20209002")
+    publish(broker.port, EVENT, after)
+    wait_for(lambda: len(b.remote_loans()) == 2, 60, "a valid loan after the restart")
+    assert b.counters().get("bad_unknown_type", 0) + b.counters().get("bad_bad_text", 0) <= 300
+    assert {r["event_id"] for r in b.remote_loans()} == {good["id"], after["id"]}
+
+
+def test_the_replicator_applies_a_clean_message(replicator):
+    assert replicator.receive(EVENT, json.dumps(loan(id=str(uuid.uuid4()))).encode()) == APPLIED
