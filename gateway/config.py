@@ -109,7 +109,7 @@ def load_gateway_config(path: Path | str) -> GatewayConfig:
         raise ConfigError(path, "", "the file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"not valid TOML ({exc})") from None
-    return _GatewayReader(path).config(data)
+    return _GatewayReader(path).load(data)
 
 
 class _GatewayReader(_Reader):
@@ -117,7 +117,8 @@ class _GatewayReader(_Reader):
 
     def secret_file(self, d: dict, key: str, prefix: str, what: str) -> str:
         path = self.file(d, key, prefix)
-        assert path is not None
+        if path is None:                     # missing or unreadable: noted by file()
+            return ""
         try:
             text = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:

@@ -13,11 +13,14 @@ from typing import Callable
 
 EXAMPLES = """  kiosk patrons load --config F patrons.jsonl    (the library's snapshot; --merge to only add/update)
   kiosk patrons show --config F --card 3101120000018
-  kiosk staff add --config F --card 04A1B2C3D4E5F6 --name "restock team"   (asks for the PIN)
+  kiosk staff add --config F --card 04A1B2C3D4E5F6 --name "restock team"   (asks for the PIN twice)
+  kiosk staff list --config F
+  kiosk staff remove --config F --card 04A1B2C3D4E5F6
   kiosk ecard issue --config F --card 3101120000018   (a test QR code, valid 60 s)
 """
 
 
+SHOW_ERRORS = 500         # bad snapshot lines printed; the count of the rest follows
 _UID_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){4,10}")
 
 
@@ -54,10 +57,13 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
     add.add_argument("--card", required=True, help="the staff card's number, or its UID as the card reader reports it "
                      "(upper-case hex, e.g. 04A1B2C3D4E5F6)")
     add.add_argument("--name", default="", help="who holds it (shown to staff only)")
-    add.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
+    add.add_argument("--pin-stdin", action="store_true",
+                     help="read the PIN from standard input (one line; for scripts) instead of asking twice")
+    listing = ssub.add_parser("list", help="the registered staff cards (never their PINs)")
+    listing.add_argument("--config", required=True, type=Path)
     remove = ssub.add_parser("remove", help="withdraw a staff card")
     remove.add_argument("--config", required=True, type=Path)
-    remove.add_argument("--card", required=True)
+    remove.add_argument("--card", required=True, help="the staff card's number or UID")
 
     ecard = sub.add_parser("ecard", help="the library's e-card QR codes")
     esub = ecard.add_subparsers(dest="ecard_command", required=True)
@@ -93,15 +99,22 @@ def _patrons(args: argparse.Namespace) -> int:
             started = time.monotonic()
             try:
                 with args.file.open("rb") as f:
-                    report = patrons.load(store, f, config.secret, full=not args.merge)
+                    report = patrons.load(store, f, config.secret, full=not args.merge,
+                                          classes=set(config.policy.class_limits))
             except OSError as exc:
                 print(f"kiosk: cannot read {args.file} ({exc.strerror})", file=sys.stderr)
                 return 1
+            except patrons.SnapshotError as exc:
+                print(f"kiosk: {args.file}: {exc}", file=sys.stderr)
+                errors = exc.report.errors
+                for error in errors[:SHOW_ERRORS]:
+                    print(f"  {error}", file=sys.stderr)
+                if exc.report.bad_lines > SHOW_ERRORS:
+                    print(f"  … and {exc.report.bad_lines - SHOW_ERRORS} more bad line(s)", file=sys.stderr)
+                return 1
             print(f"{args.file}: {report.loaded} patrons loaded, {report.removed} removed, "
-                  f"{report.skipped} lines skipped, in {time.monotonic() - started:.1f} s")
-            for error in report.errors:
-                print(f"  {error}", file=sys.stderr)
-            return 1 if report.skipped else 0
+                  f"in {time.monotonic() - started:.1f} s")
+            return 0
         key = args.key or patron_key(config.secret, _card(args.card))
         patron = store.patron(key)
         if patron is None:
@@ -120,9 +133,19 @@ def _staff(args: argparse.Namespace) -> int:
     from kiosk.core.policy import card_hint, patron_key
     from kiosk.core.staff import hash_pin, valid_pin
     config = _load(args.config)
+    store = _store(config)
+    if args.staff_command == "list":
+        try:
+            rows = store.staff()
+        finally:
+            store.close()
+        print(f"bookcase {config.bookcase.id}: {len(rows)} staff card(s)")
+        for row in rows:
+            print(f"  card {row['card_hint'] or row['staff_key'][:8] + '…'}  {row['name'] or '(no name)'}  "
+                  f"since {row['updated'][:16]}")
+        return 0
     card = _card(args.card)
     key = patron_key(config.secret, card)
-    store = _store(config)
     try:
         if args.staff_command == "remove":
             if not store.remove_staff(key):
@@ -130,12 +153,19 @@ def _staff(args: argparse.Namespace) -> int:
                 return 1
             print(f"staff card {card_hint(card)} removed")
             return 0
-        pin = sys.stdin.readline().strip() if args.pin_stdin else getpass.getpass("PIN (4-8 digits): ")
+        if args.pin_stdin:
+            pin = sys.stdin.readline().strip()
+        else:
+            pin = getpass.getpass("PIN (4-8 digits): ")
+            if valid_pin(pin) and getpass.getpass("the same PIN again: ") != pin:
+                print("kiosk: the two PINs differ; nothing changed", file=sys.stderr)
+                return 2
         if not valid_pin(pin):
-            print("kiosk: a staff PIN is 4 to 8 digits", file=sys.stderr)
+            print("kiosk: a staff PIN is 4 to 8 digits; nothing changed", file=sys.stderr)
             return 2
-        store.set_staff(key, hash_pin(pin), args.name)
-        print(f"staff card {card_hint(card)} registered{' for ' + args.name if args.name else ''}")
+        changed = store.set_staff(key, hash_pin(pin), args.name, card_hint(card))
+        print(f"staff card {card_hint(card)} {'changed: new PIN' if changed else 'registered'}"
+              f"{' for ' + args.name if args.name else ''}")
         return 0
     finally:
         store.close()

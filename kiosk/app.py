@@ -26,7 +26,7 @@ from kiosk.drivers.rfid.device import RfidBus
 from kiosk.drivers.rfid.tag import TagDecodeError, decode_tag
 from kiosk.drivers.pcsc.device import CardReader
 from kiosk.drivers.scanner.device import Scanner
-from kiosk.intents import IntentServer, ScanRouter
+from kiosk.intents import Barrier, IntentServer, ScanRouter
 from kiosk.search import index as search_index
 from kiosk.search.finder import Finder
 from kiosk.sdnotify import Notifier
@@ -185,6 +185,9 @@ class App:
         # Rule 8: nothing a device, the network or a bad input sends may take the daemon down.
         if isinstance(event, SyncEvent):
             self._sync_step(self.sync.handle, event)
+            return
+        if isinstance(event, Barrier):          # every event before it is handled: the snapshot shows them
+            event.done.set()
             return
         if isinstance(event, ev.DeviceLink):
             self.devices[event.device] = (event.up, event.message)

@@ -35,8 +35,15 @@ def main(argv: list[str] | None = None) -> int:
                      "whose screen is broken); without it the screen opens as [screen] in the config says")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging (raw frames)")
 
-    check = sub.add_parser("check-config", help="check a config file and print what it says")
+    check = sub.add_parser(
+        "check-config", help="check a config file: every mistake, then warnings, then what it says",
+        description="Lists every mistake in the file at once (file, key, problem; doors by their number), then "
+                    "warnings about what is valid but looks wrong for a real bookcase: a serial port that does not "
+                    "exist, a non-standard baud rate, the demo's secrets or seed data, a relative data folder.",
+        epilog="exit status: 0 no mistakes (warnings may be printed), 1 mistakes (the daemon would not start), "
+               "3 warnings only, with --strict", formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("config", type=Path)
+    check.add_argument("--strict", action="store_true", help="warnings count too: exit 3 if there are any")
 
     intent = sub.add_parser("intent", help="send a patron intent to a running daemon (headless runs, tests)")
     intent.add_argument("--config", required=True, type=Path)
@@ -146,13 +153,25 @@ def _screenshot(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    print(f"{args.config}: ok — bookcase {config.bookcase.id} ({config.bookcase.name}), library {config.library}, "
+    from kiosk.config import ConfigError, load_config
+    from kiosk.config_check import warnings
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"kiosk: {args.config}: {len(exc.errors)} mistake(s); the bookcase would not start:", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error.key or '(file)'}: {error.message}", file=sys.stderr)
+        return 1
+    found = warnings(config)
+    for warning in found:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{args.config}: {'ok' if not found else f'ok, with {len(found)} warning(s)'} — bookcase "
+          f"{config.bookcase.id} ({config.bookcase.name}), library {config.library}, "
           f"{len(config.doors)} doors, data in {config.data_dir}")
     for door in config.doors:
         print(f"  door {door.number}: board {door.board} lock {door.lock}, reader COM-ADR {door.reader}, "
               f"capacity {door.capacity}")
-    return 0
+    return 3 if found and args.strict else 0
 
 
 def _intent(args: argparse.Namespace) -> int:

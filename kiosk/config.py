@@ -19,14 +19,27 @@ DEFAULT_LOAN_DAYS = 30
 
 
 class ConfigError(Exception):
-    """A configuration problem, worded for an operator: file, key and what is wrong."""
+    """A configuration problem, worded for an operator: file, key and what is wrong. ``errors`` lists every
+    problem the file has (this one first): a config is checked whole, so an operator fixes all at once."""
 
     def __init__(self, path: Path | str, key: str, message: str) -> None:
         self.path = str(path)
         self.key = key
         self.message = message
+        self.errors: list[ConfigError] = [self]
         where = f"{self.path}: {key}: " if key else f"{self.path}: "
         super().__init__(where + message)
+
+    @classmethod
+    def every(cls, errors: list[ConfigError]) -> ConfigError:
+        """One error standing for all of ``errors``: its text lists them, one a line."""
+        first = errors[0]
+        if len(errors) == 1:
+            return first
+        error = cls(first.path, first.key, first.message)
+        error.errors = list(errors)
+        error.args = (f"{len(errors)} problems:\n" + "\n".join(f"  {e}" for e in errors),)
+        return error
 
 
 @dataclass(frozen=True)
@@ -214,28 +227,63 @@ def load_config(path: Path | str) -> Config:
         raise ConfigError(path, "", "the file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"not valid TOML ({exc})") from None
-    return _Reader(path).config(data)
+    return _Reader(path).load(data)
+
+
+_PLACEHOLDER = {str: "", int: 0, float: 0.0, bool: False, list: [], dict: {}}
 
 
 class _Reader:
-    """Walks the parsed TOML, checking every key, and turns it into dataclasses."""
+    """Walks the parsed TOML, checking every key, and turns it into dataclasses.
+
+    A mistake is noted and the walk goes on with a stand-in value, so ``load`` reports every mistake of the
+    file at once (one per key); a check that cannot go on raises ``fail(...)``, which ends only its part."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.base = path.resolve().parent
+        self.errors: list[ConfigError] = []
+
+    def load(self, data: dict) -> Any:
+        """``config(data)``, or ConfigError listing every mistake found."""
+        try:
+            result = self.config(data)
+        except ConfigError as exc:
+            self.errors.append(exc)
+        except Exception:
+            if not self.errors:        # a stand-in value may trip a later check: only the mistakes count
+                raise
+        if self.errors:
+            raise ConfigError.every(self.errors)
+        return result
 
     def fail(self, key: str, message: str) -> ConfigError:
         return ConfigError(self.path, key, message)
+
+    def note(self, key: str, message: str) -> None:
+        """A mistake: remembered (the first for each key), and the walk goes on."""
+        if not any(e.key == key for e in self.errors):
+            self.errors.append(self.fail(key, message))
+
+    def _bad(self, key: str, message: str, kind: type, default: Any, low: float | None, choices: tuple) -> Any:
+        self.note(key, message)
+        if default is not ...:
+            return default
+        if choices:
+            return choices[0]
+        value = _PLACEHOLDER.get(kind)
+        return kind(low) if low is not None and kind in (int, float) else value
 
     def table(self, data: dict, key: str, prefix: str = "", required: bool = True) -> dict:
         full = prefix + key
         if key not in data:
             if required:
-                raise self.fail(full, "missing table")
+                self.note(full, "missing table")
             return {}
         value = data[key]
         if not isinstance(value, dict):
-            raise self.fail(full, f"expected a table, got {_kind(value)}")
+            self.note(full, f"expected a table, got {_kind(value)}")
+            return {}
         return value
 
     def value(self, data: dict, key: str, prefix: str, kind: type, default: Any = ..., *,
@@ -243,25 +291,27 @@ class _Reader:
         full = prefix + key
         if key not in data:
             if default is ...:
-                raise self.fail(full, "missing")
+                return self._bad(full, "missing", kind, default, low, choices)
             return default
         value = data[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            raise self.fail(full, f"expected {_kind_name(kind)}, got {_kind(value)} {value!r}")
+            return self._bad(full, f"expected {_kind_name(kind)}, got {_kind(value)} {value!r}", kind, default, low,
+                             choices)
         if kind is str and not value.strip():
-            raise self.fail(full, "must not be empty")
+            return self._bad(full, "must not be empty", kind, default, low, choices)
         if low is not None and value < low or high is not None and value > high:
-            raise self.fail(full, f"{value!r} is out of range {low}..{high}")
+            return self._bad(full, f"{value!r} is out of range {low}..{high}", kind, default, low, choices)
         if choices and value not in choices:
-            raise self.fail(full, f"{value!r} is not one of {', '.join(map(repr, choices))}")
+            return self._bad(full, f"{value!r} is not one of {', '.join(map(repr, choices))}", kind, default, low,
+                             choices)
         return value
 
     def unknown(self, data: dict, prefix: str, known: set[str]) -> None:
         for key in data:
             if key not in known:
-                raise self.fail(prefix + key, f"unknown key (known: {', '.join(sorted(known))})")
+                self.note(prefix + key, f"unknown key (known: {', '.join(sorted(known))})")
 
     def port(self, data: dict, prefix: str) -> str:
         port = self.value(data, "port", prefix, str)
@@ -276,7 +326,7 @@ class _Reader:
         library = self.value(data, "library", "", str)
         secret = self.value(data, "secret", "", str)
         if len(secret) < 16:
-            raise self.fail("secret", "must be at least 16 characters (the library's patron-key secret)")
+            self.note("secret", "must be at least 16 characters (the library's patron-key secret)")
         bc = self.table(data, "bookcase")
         self.unknown(bc, "bookcase.", {"id", "name", "latitude", "longitude", "address"})
         bookcase = Bookcase(id=self.value(bc, "id", "bookcase.", str), name=self.value(bc, "name", "bookcase.", str),
@@ -284,13 +334,13 @@ class _Reader:
                             longitude=self.value(bc, "longitude", "bookcase.", float, None, low=-180, high=180),
                             address=self.value(bc, "address", "bookcase.", str, ""))
         if not valid_bookcase_id(bookcase.id):
-            raise self.fail("bookcase.id", f"{bookcase.id!r} is not a bookcase id: use {BOOKCASE_ID_RULE} "
+            self.note("bookcase.id", f"{bookcase.id!r} is not a bookcase id: use {BOOKCASE_ID_RULE} "
                                            "(it names the bookcase in MQTT topics, files and the hostname)")
         for key in ("latitude", "longitude"):
             if getattr(bookcase, key) is not None and getattr(bookcase, key) != getattr(bookcase, key):
-                raise self.fail(f"bookcase.{key}", "nan is not a place: give degrees, as a map shows them")
+                self.note(f"bookcase.{key}", "nan is not a place: give degrees, as a map shows them")
         if (bookcase.latitude is None) != (bookcase.longitude is None):
-            raise self.fail("bookcase.latitude" if bookcase.latitude is None else "bookcase.longitude",
+            self.note("bookcase.latitude" if bookcase.latitude is None else "bookcase.longitude",
                             "missing: give both latitude and longitude (degrees, as a map shows them), or neither")
         data_dir = Path(self.value(data, "data_dir", "", str))
         if not data_dir.is_absolute():
@@ -322,6 +372,8 @@ class _Reader:
                       content=self.content(self.table(data, "content", required=False)))
 
     def doors(self, data: dict) -> tuple[Door, ...]:
+        """The [[doors]] tables; a mistake names the door by its number ("door 6: lock"), or by its place in the
+        file when the number itself is wrong ("the 6th [[doors]]")."""
         if "doors" not in data:
             raise self.fail("doors", "missing: list the bookcase's doors as [[doors]] tables")
         items = data["doors"]
@@ -329,9 +381,12 @@ class _Reader:
             raise self.fail("doors", "expected at least one [[doors]] table")
         doors: list[Door] = []
         for i, item in enumerate(items):
-            prefix = f"doors[{i}]."
+            number = item.get("number") if isinstance(item, dict) else None
+            valid = isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= 255
+            prefix = f"door {number}: " if valid else f"the {_ordinal(i + 1)} [[doors]]: "
             if not isinstance(item, dict):
-                raise self.fail(f"doors[{i}]", f"expected a table, got {_kind(item)}")
+                self.note(prefix.rstrip(": "), f"expected a table, got {_kind(item)}")
+                continue
             self.unknown(item, prefix, {"number", "board", "lock", "reader", "capacity"})
             doors.append(Door(
                 number=self.value(item, "number", prefix, int, low=1, high=255),
@@ -340,20 +395,18 @@ class _Reader:
                 reader=self.value(item, "reader", prefix, int, low=0, high=254),
                 capacity=self.value(item, "capacity", prefix, int, 80, low=1, high=2000),
             ))
-        for field_name, what in (("number", "door number"), ("reader", "reader address")):
-            seen: dict[int, int] = {}
-            for i, door in enumerate(doors):
-                value = getattr(door, field_name)
-                if value in seen:
-                    raise self.fail(f"doors[{i}].{field_name}",
-                                    f"{what} {value} is already used by doors[{seen[value]}]")
-                seen[value] = i
-        locks: dict[tuple[int, int], int] = {}
         for i, door in enumerate(doors):
-            if (door.board, door.lock) in locks:
-                raise self.fail(f"doors[{i}].lock", f"board {door.board} lock {door.lock} is already "
-                                f"used by doors[{locks[(door.board, door.lock)]}]")
-            locks[(door.board, door.lock)] = i
+            if any(d.number == door.number for d in doors[:i]):
+                self.note(f"the {_ordinal(i + 1)} [[doors]]: number", f"door {door.number} is listed twice")
+        for field_name, what in (("reader", "reader address"), ("lock", "board and lock")):
+            seen: dict[object, int] = {}
+            for door in doors:
+                value = door.reader if field_name == "reader" else (door.board, door.lock)
+                if value in seen and seen[value] != door.number:
+                    shown = value if field_name == "reader" else f"board {door.board} lock {door.lock}"
+                    self.note(f"door {door.number}: {field_name}", f"{what} {shown} is already used by door "
+                                                                   f"{seen[value]}")
+                seen.setdefault(value, door.number)
         return tuple(doors)
 
     def lockboard(self, d: dict) -> LockBoardConfig:
@@ -408,7 +461,7 @@ class _Reader:
             return None
         d, p = self.table(data, "mqtt"), "mqtt."
         if "password" in d:
-            raise self.fail(p + "password", "never put a password in the config: write it to a file readable "
+            self.note(p + "password", "never put a password in the config: write it to a file readable "
                                             "by the kiosk user only and give its path as password_file")
         self.unknown(d, p, {"host", "port", "topic_root", "username", "password_file", "tls", "tls_ca", "tls_cert",
                             "tls_key", "keepalive_s", "session_expiry_s", "inflight", "reconnect_min_s",
@@ -416,26 +469,26 @@ class _Reader:
         files = {k: self.file(d, k, p) for k in ("tls_ca", "tls_cert", "tls_key", "password_file")}
         tls = self.value(d, "tls", p, bool, any(files[k] for k in ("tls_ca", "tls_cert", "tls_key")))
         if (files["tls_cert"] is None) != (files["tls_key"] is None):
-            raise self.fail(p + ("tls_key" if files["tls_cert"] else "tls_cert"),
+            self.note(p + ("tls_key" if files["tls_cert"] else "tls_cert"),
                             "missing: a client certificate needs both tls_cert and tls_key")
         if files["tls_cert"] and not tls:
-            raise self.fail(p + "tls", "is false, but tls_cert/tls_key are given: they work over TLS only")
+            self.note(p + "tls", "is false, but tls_cert/tls_key are given: they work over TLS only")
         username = self.value(d, "username", p, str, None)
         password = None
         if files["password_file"] is not None:
             if username is None:
-                raise self.fail(p + "username", "missing: password_file is given, so the broker needs a username")
-            password = files["password_file"].read_text(encoding="utf-8").strip()
+                self.note(p + "username", "missing: password_file is given, so the broker needs a username")
+            password = files["password_file"].read_text(encoding="utf-8", errors="replace").strip()
             if not password:
-                raise self.fail(p + "password_file", f"{files['password_file']} is empty")
+                self.note(p + "password_file", f"{files['password_file']} is empty")
         root = self.value(d, "topic_root", p, str, f"citybook/v1/{library}/")
         if not root.endswith("/") or any(c in root for c in "+#\0") or "//" in root or root.startswith("/"):
-            raise self.fail(p + "topic_root", f"{root!r} must end with '/' and hold no wildcards, e.g. "
+            self.note(p + "topic_root", f"{root!r} must end with '/' and hold no wildcards, e.g. "
                                               f"'citybook/v1/{library}/'")
         low = self.value(d, "reconnect_min_s", p, float, 1.0, low=0.05, high=600)
         high = self.value(d, "reconnect_max_s", p, float, 60.0, low=0.05, high=3600)
         if high < low:
-            raise self.fail(p + "reconnect_max_s", f"{high} must not be shorter than reconnect_min_s ({low})")
+            self.note(p + "reconnect_max_s", f"{high} must not be shorter than reconnect_min_s ({low})")
         return MqttConfig(
             host=self.value(d, "host", p, str), port=self.value(d, "port", p, int, 8883 if tls else 1883, low=1,
                                                                  high=65535),
@@ -454,16 +507,18 @@ class _Reader:
         path = Path(self.value(d, key, prefix, str))
         path = path if path.is_absolute() else Path(os.path.normpath(self.base / path))
         if not path.is_file():
-            raise self.fail(prefix + key, f"{path} does not exist or is not a file")
+            self.note(prefix + key, f"{path} does not exist or is not a file")
+            return None
         if not os.access(path, os.R_OK):
-            raise self.fail(prefix + key, f"{path} is not readable by this user")
+            self.note(prefix + key, f"{path} is not readable by this user")
+            return None
         return path
 
     def ecard(self, d: dict) -> EcardConfig:
         p = "ecard."
         self.unknown(d, p, {"key", "key_file", "skew_s"})
         if "key" in d and "key_file" in d:
-            raise self.fail(p + "key_file", "give either key or key_file, not both")
+            self.note(p + "key_file", "give either key or key_file, not both")
         key = None
         if "key_file" in d:
             key_path = Path(self.value(d, "key_file", p, str))
@@ -471,11 +526,11 @@ class _Reader:
             try:
                 key = key_path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise self.fail(p + "key_file", f"cannot read {key_path} ({exc.strerror})") from None
+                self.note(p + "key_file", f"cannot read {key_path} ({exc.strerror})")
         elif "key" in d:
             key = self.value(d, "key", p, str)
         if key is not None and len(key) < 16:
-            raise self.fail(p + ("key_file" if "key_file" in d else "key"),
+            self.note(p + ("key_file" if "key_file" in d else "key"),
                             "the e-card key must be at least 16 characters")
         return EcardConfig(key=key, skew_s=self.value(d, "skew_s", p, int, 30, low=0, high=600))
 
@@ -486,7 +541,7 @@ class _Reader:
         power = self.value(d, "power", p, str, "none", choices=("none", "command"))
         commands = {k: self.value(d, k, p, str, None) for k in ("power_on_command", "power_off_command")}
         if power == "command" and None in commands.values():
-            raise self.fail(p + "power", 'is "command": give both power_on_command and power_off_command')
+            self.note(p + "power", 'is "command": give both power_on_command and power_off_command')
         return ScreenConfig(
             on_hours=self.windows(d, "on_hours", p), power=power, **commands,
             wake_s=self.value(d, "wake_s", p, int, 120, low=5, high=86400),
@@ -502,18 +557,19 @@ class _Reader:
     def reserve_url(self, d: dict, p: str) -> str | None:
         url = self.value(d, "reserve_url", p, str, None)
         if url is not None and not re.fullmatch(r"https?://\S+", url):
-            raise self.fail(p + "reserve_url", f"{url!r} is not a web address (https://...) a phone can open")
+            self.note(p + "reserve_url", f"{url!r} is not a web address (https://...) a phone can open")
         return url
 
     def windows(self, d: dict, key: str, prefix: str) -> tuple[str, ...]:
         value = self.value(d, key, prefix, list, [])
         for text in value:
             if not isinstance(text, str):
-                raise self.fail(prefix + key, f"expected time windows like \"07:00-22:00\", got {_kind(text)}")
+                self.note(prefix + key, f"expected time windows like \"07:00-22:00\", got {_kind(text)}")
+                continue
             try:
                 parse_window(text)
             except ValueError as exc:
-                raise self.fail(prefix + key, str(exc)) from None
+                self.note(prefix + key, str(exc))
         return tuple(value)
 
     def content(self, d: dict) -> ContentConfig:
@@ -524,19 +580,19 @@ class _Reader:
             try:
                 public_key(key if isinstance(key, str) else "")
             except ValueError as exc:
-                raise self.fail(p + "public_keys", f"{key!r} is {exc}") from None
+                self.note(p + "public_keys", f"{key!r} is {exc}")
         url = self.value(d, "url", p, str, None)
         if url is not None and not url.startswith(("http://", "https://")):
-            raise self.fail(p + "url", f"{url!r} is not an http:// or https:// address")
+            self.note(p + "url", f"{url!r} is not an http:// or https:// address")
         if url is not None and not keys:
-            raise self.fail(p + "public_keys", "missing: content from url is refused unless it is signed by "
+            self.note(p + "public_keys", "missing: content from url is refused unless it is signed by "
                                                "one of these keys")
         folder = self.value(d, "dir", p, str, None)
         tz = self.value(d, "timezone", p, str, "Asia/Shanghai")
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise self.fail(p + "timezone", f"{tz!r} is not a time zone name like 'Asia/Shanghai'") from None
+            self.note(p + "timezone", f"{tz!r} is not a time zone name like 'Asia/Shanghai'")
         return ContentConfig(
             public_keys=tuple(keys), url=url if url is None or url.endswith("/") else url + "/",
             check_interval_s=self.value(d, "check_interval_s", p, int, 900, low=10, high=86400),
@@ -550,11 +606,11 @@ class _Reader:
                             "default_door", "pin_timeout_s", "pin_tries", "restock_summary_s", "disk_low_mb"})
         default_door = self.value(d, "default_door", p, int, None, low=1, high=255)
         if default_door is not None and default_door not in {door.number for door in doors}:
-            raise self.fail(p + "default_door", f"door {default_door} is not one of the [[doors]]")
+            self.note(p + "default_door", f"door {default_door} is not one of the [[doors]]")
         prompt = self.value(d, "door_open_prompt_s", p, float, 30.0, low=1, high=3600)
         alarm = self.value(d, "door_open_alarm_s", p, float, 90.0, low=1, high=3600)
         if alarm < prompt:
-            raise self.fail(p + "door_open_alarm_s", f"{alarm} must not be shorter than door_open_prompt_s ({prompt})")
+            self.note(p + "door_open_alarm_s", f"{alarm} must not be shorter than door_open_prompt_s ({prompt})")
         return SessionConfig(
             choose_door_timeout_s=self.value(d, "choose_door_timeout_s", p, float, 30.0, low=1, high=600),
             door_open_timeout_s=self.value(d, "door_open_timeout_s", p, float, 20.0, low=1, high=600),
@@ -569,6 +625,10 @@ class _Reader:
             restock_summary_s=self.value(d, "restock_summary_s", p, float, 30.0, low=1, high=3600),
             disk_low_mb=self.value(d, "disk_low_mb", p, int, 100, low=1, high=100000),
         )
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def _kind(value: Any) -> str:

@@ -1,7 +1,8 @@
 """A local Unix socket for intents (choose a door, cancel) and status, for headless runs and tests.
 
 One JSON object per line: {"intent": "door", "door": 2} | {"intent": "cancel"} | {"intent": "status"}.
-The answer is one JSON line: {"ok": true, "snapshot": {...}} or {"ok": false, "error": "..."}.
+The answer is one JSON line: {"ok": true, "snapshot": {...}} or {"ok": false, "error": "..."}; the snapshot
+is taken after the core loop has handled the intent (a ``Barrier`` posted behind it), so it shows its effect.
 The touch UI posts the same intents in-process.
 """
 
@@ -23,6 +24,13 @@ from kiosk.core.snapshot import Snapshot
 LOGGER = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4096
+BARRIER_TIMEOUT_S = 3.0      # a core loop busy longer than this: answer with the snapshot as it stands
+
+
+@dataclasses.dataclass(frozen=True)
+class Barrier:
+    """Posted behind an intent: the core loop sets ``done`` when it reaches it, every event before it handled."""
+    done: threading.Event
 
 
 class IntentServer:
@@ -68,6 +76,10 @@ class IntentServer:
             self.post(ev.Cancel())
         elif intent != "status":
             return {"ok": False, "error": f"unknown intent {intent!r} (door, cancel, status)"}
+        if intent != "status":
+            barrier = Barrier(threading.Event())
+            self.post(barrier)
+            barrier.done.wait(BARRIER_TIMEOUT_S)
         return {"ok": True, "snapshot": dataclasses.asdict(self.snapshot())}
 
     def close(self) -> None:

@@ -93,11 +93,20 @@ class Store:
         row = self.db.execute("SELECT pin_hash FROM staff WHERE staff_key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def set_staff(self, key: str, pin_hash: str, name: str = "") -> None:
+    def set_staff(self, key: str, pin_hash: str, name: str = "", card_hint: str = "") -> bool:
+        """Register a staff card or change its PIN (and name); True if it was registered before."""
         with transaction(self.db) as conn:
-            conn.execute("INSERT INTO staff (staff_key, pin_hash, name, updated) VALUES (?, ?, ?, ?) "
+            known = conn.execute("SELECT 1 FROM staff WHERE staff_key = ?", (key,)).fetchone() is not None
+            conn.execute("INSERT INTO staff (staff_key, pin_hash, name, card_hint, updated) VALUES (?, ?, ?, ?, ?) "
                          "ON CONFLICT(staff_key) DO UPDATE SET pin_hash = excluded.pin_hash, "
-                         "name = excluded.name, updated = excluded.updated", (key, pin_hash, name, _now()))
+                         "name = excluded.name, card_hint = excluded.card_hint, updated = excluded.updated",
+                         (key, pin_hash, name, card_hint, _now()))
+        return known
+
+    def staff(self) -> list[dict]:
+        """The staff cards: key, card hint, name, when last changed (never the PIN hash)."""
+        return [dict(r) for r in self.db.query("SELECT staff_key, card_hint, name, updated FROM staff "
+                                               "ORDER BY name, card_hint")]
 
     def remove_staff(self, key: str) -> bool:
         with transaction(self.db) as conn:

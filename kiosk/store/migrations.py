@@ -131,7 +131,9 @@ V5_PARKED = """
 -- database locked, a full disk): kept for staff (kiosk sync status) instead of blocking the link forever.
 CREATE TABLE parked_messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL,
                               error TEXT NOT NULL, attempts INTEGER NOT NULL, first_seen TEXT NOT NULL,
-                              parked_at TEXT NOT NULL)
+                              parked_at TEXT NOT NULL);
+-- A staff card's hint (****0018), so `kiosk staff list` can name the cards without storing their numbers.
+ALTER TABLE staff ADD COLUMN card_hint TEXT NOT NULL DEFAULT ''
 """
 
 

@@ -9,8 +9,12 @@ One JSON object per line::
 hashed on load and never stored. A card number is given as its barcode reads; a UID as the card reader
 reports it, upper-case hex without separators (``04A224B2C35E80``), or it will never match a tap. ``status`` is one of active, expired, blocked, lost, overdue.
 ``loans_elsewhere`` counts the patron's open loans the library knows of that were not made at a
-bookcase (the bookcases count their own through sync). A bad line is reported with its number and
-skipped; the good lines still load. A full snapshot (the default) also removes patrons it no longer lists.
+bookcase (the bookcases count their own through sync). ``class`` must be one of the bookcase's loan classes
+when it has any ([policy.classes]). A full snapshot (the default) also removes patrons it no longer lists.
+
+A load is all or nothing: the whole file is checked first, and if any line is wrong nothing changes — a
+snapshot loaded in part would remove the patrons whose lines have a typo — and ``SnapshotError`` lists
+every bad line with its number, the field and the problem.
 """
 
 from __future__ import annotations
@@ -18,82 +22,107 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 from kiosk.core.policy import STATUSES, patron_key
 from kiosk.store.db import transaction
 from kiosk.store.ledger import Store, _now
 
 _KEY = re.compile(r"[0-9a-f]{32}")
-MAX_ERRORS_KEPT = 20
+MAX_ERRORS_KEPT = 10_000      # every bad line of any real file; a file of nothing but garbage stops here
 
 
 class PatronLineError(ValueError):
-    pass
+    """One record is wrong: ``field`` (or "line" for the whole record) and what is wrong with it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field != "line" else message)
 
 
 @dataclass
 class LoadReport:
     loaded: int = 0
-    skipped: int = 0
     removed: int = 0
-    errors: list[str] = field(default_factory=list)      # the first few, "line N: what is wrong"
+    bad_lines: int = 0
+    errors: list[str] = field(default_factory=list)      # "line N: field: what is wrong", in file order
 
     def note(self, line_no: int, message: str) -> None:
-        self.skipped += 1
+        self.bad_lines += 1
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(f"line {line_no}: {message}")
 
 
-def parse_patron(obj: object, secret: str) -> tuple[str, str, str, int]:
-    """One snapshot record -> (patron key, class, status, loans elsewhere); PatronLineError if wrong."""
+class SnapshotError(ValueError):
+    """The snapshot has bad lines, so nothing was loaded; ``report.errors`` lists them."""
+
+    def __init__(self, report: LoadReport) -> None:
+        self.report = report
+        super().__init__(f"{report.bad_lines} bad line(s): nothing was loaded, the patron cache is unchanged")
+
+
+def parse_patron(obj: object, secret: str, classes: Collection[str] = ()) -> tuple[str, str, str, int]:
+    """One snapshot record -> (patron key, class, status, loans elsewhere); PatronLineError if wrong.
+    ``classes``: the loan classes the bookcase knows (any class when empty)."""
     if not isinstance(obj, dict):
-        raise PatronLineError("expected a JSON object")
+        raise PatronLineError("line", "expected a JSON object")
     unknown = set(obj) - {"key", "card", "class", "status", "loans_elsewhere"}
     if unknown:
-        raise PatronLineError(f"unknown field(s) {', '.join(sorted(unknown))}")
+        raise PatronLineError("line", f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     if ("key" in obj) == ("card" in obj):
-        raise PatronLineError("give exactly one of key (patron key) or card (card number or UID)")
+        raise PatronLineError("line", "give exactly one of key (patron key) or card (card number or UID)")
     if "key" in obj:
         key = obj["key"]
         if not isinstance(key, str) or not _KEY.fullmatch(key):
-            raise PatronLineError("key must be 32 lower-case hex characters")
+            raise PatronLineError("key", "must be 32 lower-case hex characters")
     else:
         card = obj["card"]
         if not isinstance(card, str) or not card.strip():
-            raise PatronLineError("card must be a non-empty string")
+            raise PatronLineError("card", "must be a non-empty string")
         key = patron_key(secret, card)
     patron_class = obj.get("class")
     if not isinstance(patron_class, str) or not patron_class.strip():
-        raise PatronLineError("class must be a non-empty string, e.g. adult, branch, child")
+        raise PatronLineError("class", "must be a non-empty string, e.g. adult, branch, child")
+    if classes and patron_class not in classes:
+        raise PatronLineError("class", f"{patron_class!r} is not a loan class of this bookcase "
+                                       f"([policy.classes]: {', '.join(sorted(classes))})")
     status = obj.get("status")
     if status not in STATUSES:
-        raise PatronLineError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        raise PatronLineError("status", f"must be one of {', '.join(STATUSES)}, got {status!r}")
     loans = obj.get("loans_elsewhere", 0)
     if not isinstance(loans, int) or isinstance(loans, bool) or not 0 <= loans <= 1000:
-        raise PatronLineError("loans_elsewhere must be a whole number from 0 to 1000")
+        raise PatronLineError("loans_elsewhere", "must be a whole number from 0 to 1000")
     return key, patron_class, status, loans
 
 
-def read_lines(lines: Iterable[str | bytes], secret: str, report: LoadReport) -> Iterator[tuple]:
+def read_lines(lines: Iterable[str | bytes], secret: str, report: LoadReport,
+               classes: Collection[str] = ()) -> Iterator[tuple]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            yield parse_patron(json.loads(line), secret)
+            yield parse_patron(json.loads(line), secret, classes)
+        except UnicodeDecodeError:
+            report.note(number, "not UTF-8 text")
         except ValueError as exc:          # JSONDecodeError and PatronLineError are ValueErrors
-            report.note(number, str(exc))
+            report.note(number, str(exc) if isinstance(exc, PatronLineError) else f"not JSON ({exc})")
+        except RecursionError:
+            report.note(number, "not JSON (nested too deeply)")
 
 
-def load(store: Store, lines: Iterable[str | bytes], secret: str, *, full: bool = True) -> LoadReport:
-    """Load a snapshot in one transaction; with ``full``, patrons not in it are removed."""
+def load(store: Store, lines: Iterable[str | bytes], secret: str, *, full: bool = True,
+         classes: Collection[str] = ()) -> LoadReport:
+    """Load a snapshot in one transaction, all or nothing: SnapshotError (and no change) if any line is bad.
+    With ``full``, patrons not in it are removed."""
     report = LoadReport()
     now = _now()
     upsert = ("INSERT INTO patrons (patron_key, patron_class, status, loans_elsewhere, card_hint, updated) "
               "VALUES (?, ?, ?, ?, '', ?) ON CONFLICT(patron_key) DO UPDATE SET "
               "patron_class = excluded.patron_class, status = excluded.status, "
               "loans_elsewhere = excluded.loans_elsewhere, updated = excluded.updated")
-    rows = [(*row, now) for row in read_lines(lines, secret, report)]
+    rows = [(*row, now) for row in read_lines(lines, secret, report, classes)]
+    if report.bad_lines:
+        raise SnapshotError(report)
     with transaction(store.db) as conn:
         conn.executemany(upsert, rows)
         # The library's word restarts each listed patron's offline loan cap.
@@ -114,9 +143,9 @@ def load(store: Store, lines: Iterable[str | bytes], secret: str, *, full: bool 
     return report
 
 
-def update(store: Store, record: dict, secret: str) -> str:
+def update(store: Store, record: dict, secret: str, classes: Collection[str] = ()) -> str:
     """Apply one patron update (same fields as a snapshot line); returns the patron key."""
-    key, patron_class, status, loans = parse_patron(record, secret)
+    key, patron_class, status, loans = parse_patron(record, secret, classes)
     store.upsert_patrons([{"patron_key": key, "patron_class": patron_class, "status": status,
                            "loans_elsewhere": loans}])
     return key

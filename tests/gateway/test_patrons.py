@@ -33,7 +33,7 @@ def test_csv_export_maps_cards_and_uids_and_writes_a_snapshot_the_bookcase_loads
     assert "3101120000018" not in text and "张三" not in text and "P-18" not in text
     store = Store(tmp_path / "bookcase.sqlite3", "MH-A")
     loaded = kiosk_patrons.load(store, text.splitlines(), SECRET)
-    assert loaded.loaded == 4 and loaded.skipped == 0
+    assert loaded.loaded == 4 and loaded.bad_lines == 0
     assert store.patron(patron_key(SECRET, "3101120000075")).status == "blocked"
     store.close()
     journal.close()

@@ -29,7 +29,7 @@ def test_a_snapshot_loads_cards_and_keys_without_storing_card_numbers(store):
     report = patrons.load(store, lines({"card": "3101120000018", "class": "adult", "status": "active"},
                                        {"key": key, "class": "child", "status": "overdue", "loans_elsewhere": 2}),
                           SECRET)
-    assert (report.loaded, report.skipped, report.removed) == (2, 0, 0)
+    assert (report.loaded, report.bad_lines, report.removed) == (2, 0, 0)
     p = store.patron(patron_key(SECRET, "3101120000018"))
     assert (p.patron_class, p.status, p.loans_elsewhere) == ("adult", "active", 0)
     assert store.patron(key).status == "overdue"
@@ -41,18 +41,36 @@ def test_a_snapshot_loads_cards_and_keys_without_storing_card_numbers(store):
     ("{not json", "Expecting"),
     ('["a list"]', "JSON object"),
     ('{"card": "1", "key": "' + "a" * 32 + '", "class": "adult", "status": "active"}', "exactly one"),
-    ('{"key": "XYZ", "class": "adult", "status": "active"}', "32 lower-case hex"),
-    ('{"card": "1", "class": "adult", "status": "sleeping"}', "status must be one of"),
-    ('{"card": "1", "class": "", "status": "active"}', "class must be"),
+    ('{"key": "XYZ", "class": "adult", "status": "active"}', "key: must be 32 lower-case hex"),
+    ('{"card": "1", "class": "adult", "status": "sleeping"}', "status: must be one of"),
+    ('{"card": "1", "class": "", "status": "active"}', "class: must be"),
     ('{"card": "1", "class": "adult", "status": "active", "loans_elsewhere": -1}', "loans_elsewhere"),
     ('{"card": "1", "class": "adult", "status": "active", "name": "张三"}', "unknown field"),
+    ('{"card": "1", "class": "teacher", "status": "active"}', "class: 'teacher' is not a loan class"),
 ])
-def test_bad_lines_are_reported_by_number_and_the_rest_loads(store, line, words):
+def test_a_bad_line_loads_nothing_and_is_reported_by_number_and_field(store, line, words):
+    before = lines({"card": "A1", "class": "adult", "status": "active"})
+    patrons.load(store, before, SECRET, classes={"adult", "child"})
     good = lines({"card": "3101120000018", "class": "adult", "status": "active"})
-    report = patrons.load(store, [*good, line + "\n", *good], SECRET)
-    assert (report.loaded, report.skipped) == (2, 1)
-    assert report.errors[0].startswith("line 2: ") and words in report.errors[0]
-    assert store.patron(patron_key(SECRET, "3101120000018")) is not None
+    with pytest.raises(patrons.SnapshotError) as caught:
+        patrons.load(store, [*good, line + "\n", *good], SECRET, classes={"adult", "child"})
+    report = caught.value.report
+    assert report.bad_lines == 1 and report.errors[0].startswith("line 2: ") and words in report.errors[0]
+    # Nothing changed: A1 (not in the new file) was not removed, the good lines were not loaded.
+    assert store.patron(patron_key(SECRET, "A1")) is not None
+    assert store.patron(patron_key(SECRET, "3101120000018")) is None
+
+
+def test_every_bad_line_is_listed_with_its_field(store):
+    records = [json.dumps({"card": f"C{i}", "class": "adult", "status": "actve" if i % 3 == 0 else "active"})
+               for i in range(1, 301)]
+    with pytest.raises(patrons.SnapshotError) as caught:
+        patrons.load(store, records, SECRET)
+    report = caught.value.report
+    assert report.bad_lines == 100 and len(report.errors) == 100
+    assert report.errors[0] == "line 3: status: must be one of active, blocked, expired, lost, overdue, got 'actve'"
+    assert [int(e.split(":")[0][5:]) for e in report.errors] == list(range(3, 301, 3))
+    assert store.db.execute("SELECT COUNT(*) FROM patrons").fetchone()[0] == 0
 
 
 def test_a_full_snapshot_removes_patrons_it_no_longer_lists_and_merge_does_not(store):
