@@ -4,7 +4,7 @@ The card is the virtual card of simulators/vpcd.py, on the real pcscd's vpcd rea
 one started here); the daemon runs as its own process with [pcsc] enabled, as on a bookcase. Per tap:
 
   tap -> unlock        from the card entering the field (its TCP connection to vpcd) to the unlock frame
-                       arriving at the simulated lock board.  Goal (DESIGN.md §9): under 0.3 s.
+                       arriving at the simulated lock board.  Goal (docs/design.md §9): under 0.3 s.
   reader notices       card entering the field -> vpcd's first poll of it. pcscd polls a vpcd reader
                        every 0.4 s; a CCID contactless reader reports a card by interrupt within
                        milliseconds of its RF anticollision, so this part belongs to the virtual reader.

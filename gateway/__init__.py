@@ -1,3 +1,3 @@
-"""The library's central gateway (DESIGN.md §10): the bookcases' events -> journal -> the ILS over SIP2, acks back."""
+"""The library's central gateway (docs/design.md §10): bookcase events -> journal -> the ILS over SIP2 -> acks."""
 
 __version__ = "0.1.0"

@@ -9,7 +9,7 @@ with every SIP2 exchange it made. SIP2 has no idempotency, so:
 - ``Sip2Unavailable`` (nothing was sent) puts the event back to wait for the ILS; ``Sip2Lost`` (it may have been
   applied) puts it back *uncertain*.
 
-Conflicts (DESIGN.md §10, issue 12):
+Conflicts (docs/design.md §10, issue 12):
 - a loan of an item the ILS has on loan to someone else: check it in at the loan's time, then check it out;
 - a return of an item not on loan at the ILS: wait up to [order] hold_s for its loan (a bookcase that was
   offline may publish it late), then check it in anyway: "informational" if the ILS says it was not on loan;

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from kiosk.content.manifest import parse_window, public_key
 from kiosk.ids import BOOKCASE_ID_RULE, valid_bookcase_id
 
-# Readable defaults. Figures from the library's 2020 report (DESIGN.md §9).
+# Readable defaults. Figures from the library's 2020 report (docs/design.md §9).
 DEFAULT_LOAN_LIMIT = 15
 DEFAULT_LOAN_DAYS = 30
 
@@ -157,7 +157,7 @@ class ContentConfig:
 
 @dataclass(frozen=True)
 class MqttConfig:
-    """The fleet link (DESIGN.md §6). TLS when ``tls``; the password comes from ``password_file`` only."""
+    """The fleet link (docs/design.md §6). TLS when ``tls``; the password comes from ``password_file`` only."""
     host: str
     port: int
     topic_root: str                      # "citybook/v1/<library>/"

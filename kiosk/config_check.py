@@ -14,7 +14,7 @@ from pathlib import Path
 from kiosk.config import Config
 
 STANDARD_BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
-# What each device of the kind DESIGN.md §5 names runs at.
+# What each device of the kind docs/design.md §5 names runs at.
 DEVICE_BAUD = {"lockboard": (19200, "the Kerong lock board runs at 19200 8N1"),
                "rfid": (38400, "FEIG HF readers run at 38400 8E1"),
                "scanner": (9600, "2D scanners are usually set to 9600 or 115200")}

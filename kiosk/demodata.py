@@ -19,7 +19,7 @@ MAX_DEMO_ITEMS = 9999
 # October 2020, branches still at 10; children's cards at 10).
 PATRON_CLASS_LIMITS = {"adult": 15, "branch": 10, "child": 10}
 
-# The library's short-video recommendations (library-facts.md). Authors only where certain.
+# The library's short-video recommendations (docs/design.md §11). Authors only where certain.
 RECOMMENDED_TITLES: tuple[tuple[str, str], ...] = (
     ("高考1978", ""),
     ("我心归处是敦煌", "樊锦诗 口述；顾春芳 撰写"),

@@ -8,7 +8,7 @@ and the 43 bytes are, big-endian::
 
     0      1 version (1)
     1     16 patron key: the first 16 bytes of HMAC-SHA256(library secret, card number) — the same
-             key the bookcase stores (DESIGN.md §7), so no card number travels in the code
+             key the bookcase stores (docs/design.md §7), so no card number travels in the code
     17     4 issued at, Unix seconds
     21     2 lifetime in seconds (the library uses 60)
     23     4 nonce, random per code

@@ -1,4 +1,4 @@
-"""The session state machine: idle -> choosing -> door_open -> scanning -> receipt (DESIGN.md §4).
+"""The session state machine: idle -> choosing -> door_open -> scanning -> receipt (docs/design.md §4).
 
 The flow is driven by events (kiosk.core.events) on the core loop's thread and answers with effects
 (unlock a door, scan a compartment) for the shell to carry out. It reads and writes the bookcase's

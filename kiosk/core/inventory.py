@@ -1,4 +1,4 @@
-"""Multi-round inventory reconciliation (DESIGN.md §4.4) and what a session changed (§4.5)."""
+"""Multi-round inventory reconciliation (docs/design.md §4.4) and what a session changed (§4.5)."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 
 def patron_key(secret: str, card_number: str) -> str:
-    """HMAC-SHA256 of the card number with the library secret (DESIGN.md §7): no raw numbers at rest."""
+    """HMAC-SHA256 of the card number with the library secret (docs/design.md §7): no raw numbers at rest."""
     return hmac.new(secret.encode(), card_number.strip().encode(), hashlib.sha256).hexdigest()[:32]
 
 

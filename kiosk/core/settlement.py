@@ -1,4 +1,4 @@
-"""What a closed session changes (DESIGN.md §4.5): loans, returns, restock moves, missing and foreign items,
+"""What a closed session changes (docs/design.md §4.5): loans, returns, restock moves, missing and foreign items,
 uncertain tags and alarms, worked out from the before-inventory and the final count. Pure: no I/O, no clock."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Immutable views of the flow for the screen, the intent socket and the logs (DESIGN.md §3: the UI redraws
+"""Immutable views of the flow for the screen, the intent socket and the logs (docs/design.md §3: the UI redraws
 from these and never reads the flow's live state)."""
 
 from __future__ import annotations

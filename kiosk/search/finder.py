@@ -1,6 +1,6 @@
 """The screen's finder: searches and browses the find-a-book index over a read-only connection of its own.
 
-The screen's thread calls it (DESIGN.md §3: a search never waits for the core loop, nor writes). Answers
+The screen's thread calls it (docs/design.md §3: a search never waits for the core loop, nor writes). Answers
 come in this order: titles on this bookcase's shelves first, then titles other bookcases hold, nearest first,
 then titles no bookcase holds (the catalogue knows them: the screen offers to reserve them). Within each, a
 match from the start of the title or of an author's name comes before a match inside the title.

@@ -1,4 +1,4 @@
-"""The find-a-book index, written on the core loop only (DESIGN.md §3): titles, their pinyin keys, who holds them.
+"""The find-a-book index, written on the core loop only (docs/design.md §3): titles, their pinyin keys, who holds them.
 
 Tables (kiosk.store.migrations V4): ``search_titles`` has one row per title known here — from this bookcase's
 catalogue and from the other bookcases' holdings messages — with author, ISBN, CLC class, how many other

@@ -5,7 +5,7 @@ One JSON object per line::
     {"key": "<32 hex: HMAC of the card>", "class": "adult", "status": "active", "loans_elsewhere": 2}
     {"card": "3101120000018", "class": "child", "status": "overdue"}
 
-``key`` is the patron key (DESIGN.md §7); a line may give the raw ``card`` number or UID instead, which is
+``key`` is the patron key (docs/design.md §7); a line may give the raw ``card`` number or UID instead, which is
 hashed on load and never stored. A card number is given as its barcode reads; a UID as the card reader
 reports it, upper-case hex without separators (``04A224B2C35E80``), or it will never match a tap. ``status`` is one of active, expired, blocked, lost, overdue.
 ``loans_elsewhere`` counts the patron's open loans the library knows of that were not made at a

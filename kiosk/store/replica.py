@@ -1,5 +1,5 @@
 """The fleet's records in the bookcase database: outbox marking, inbound messages applied once, remote loans,
-the other bookcases' holdings, and sync counters. Writers run on the core loop only (DESIGN.md §3).
+the other bookcases' holdings, and sync counters. Writers run on the core loop only (docs/design.md §3).
 
 Loans made at other bookcases live in ``remote_loans``; a loan is open until a later event on the same item
 ends it, wherever that happens: a return at any bookcase, a loan of the item anywhere, or a loan or return

@@ -1,1 +1,1 @@
-"""Fleet sync over MQTT (DESIGN.md §6): the outbox relay, replication in, topic and payload schemas."""
+"""Fleet sync over MQTT (docs/design.md §6): the outbox relay, replication in, topic and payload schemas."""

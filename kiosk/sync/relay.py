@@ -126,7 +126,7 @@ class Relay:
             replica.mark_sent(self.db, seqs, replica.now_iso())
 
     def _checked(self, seq: int, type_: str, payload: str) -> bytes | None:
-        """The row's payload as bytes, if it matches the v1 schema (DESIGN.md §6) and was recorded by this
+        """The row's payload as bytes, if it matches the v1 schema (docs/design.md §6) and was recorded by this
         bookcase — else None, and it is held (it stays in the outbox, never published)."""
         try:
             msg = json.loads(payload)

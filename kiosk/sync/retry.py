@@ -1,6 +1,6 @@
 """Inbound messages that failed because of this bookcase, not because of what they are.
 
-The rule of replication in (DESIGN.md §6): a message that cannot be applied because of what it *is* — off its
+The rule of replication in (docs/design.md §6): a message that cannot be applied because of what it *is* — off its
 schema, or anything else about it that makes applying it fail — is refused, counted and acknowledged at once:
 left unacknowledged it would come back after every reconnect and, once ``RECEIVE_MAXIMUM`` of them were held,
 stop every other message. Only a failure of *ours* (the database locked or damaged, a full disk, no memory)

@@ -3,7 +3,7 @@
 Validation uses ``fastjsonschema`` (pinned in pyproject.toml): pure Python, no dependencies, and the
 schemas compile to plain functions, so checking every one of 10,000 outbox events costs milliseconds.
 
-Every event on ``<root>bookcase/<id>/event`` carries the envelope of DESIGN.md §6 —
+Every event on ``<root>bookcase/<id>/event`` carries the envelope of docs/design.md §6 —
 ``{"v": 1, "id": <uuid>, "bookcase": <id>, "seq": <n>, "ts": <ISO 8601 with offset>, "type": <type>}`` —
 plus the fields of its type below. Extra fields are allowed (additive changes stay version 1); a
 different ``v``, an unknown ``type`` or a missing or mistyped field is refused with a ``MessageError``

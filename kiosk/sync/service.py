@@ -1,4 +1,4 @@
-"""FleetSync: the bookcase's side of the fleet (DESIGN.md §6), run by the core loop.
+"""FleetSync: the bookcase's side of the fleet (docs/design.md §6), run by the core loop.
 
 The app builds one when the config has an ``[mqtt]`` section, routes every SyncEvent to ``handle`` and
 calls ``pump`` after every other event. Everything here runs on the core loop's thread, the only SQLite

@@ -1,4 +1,4 @@
-"""The fleet's topic layout (DESIGN.md §6), for one bookcase: what it publishes, reads, and how to parse a topic.
+"""The fleet's topic layout (docs/design.md §6), for one bookcase: what it publishes, reads, and how to parse a topic.
 
     <root>bookcase/<id>/event       QoS 1, the transaction stream (the outbox, in seq order)
     <root>bookcase/<id>/state       retained: online/offline (last will), version, outbox depth, last sync

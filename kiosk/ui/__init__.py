@@ -1,4 +1,4 @@
-"""The touch screen: pygame screens drawn from core snapshots, touches posted as intents (DESIGN.md §3).
+"""The touch screen: pygame screens drawn from core snapshots, touches posted as intents (docs/design.md §3).
 
 Nothing here imports kiosk.drivers or kiosk.sync, calls a device or writes SQLite. Importing this package
 does not import pygame; ``kiosk.ui.loop`` and the screens do.

@@ -1,6 +1,6 @@
 """`kiosk run` with the screen: the UI on the main thread, the core loop in a thread of its own.
 
-A screen that will not open does not stop the bookcase (DESIGN.md rule 8): the core serves on (cards,
+A screen that will not open does not stop the bookcase (docs/design.md rule 8): the core serves on (cards,
 doors, sync), a ``hardware_fault`` alarm for the ``screen`` tells the library, and the window is tried
 again every ``SCREEN_RETRY_S`` until it opens (then the alarm clears).
 """

@@ -1,4 +1,4 @@
-"""Inventory reconciliation and before/after classification (DESIGN.md §4.4-4.5)."""
+"""Inventory reconciliation and before/after classification (docs/design.md §4.4-4.5)."""
 
 from hypothesis import given, strategies as st
 

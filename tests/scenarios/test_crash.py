@@ -1,4 +1,4 @@
-"""Crash consistency (DESIGN.md §4.6): SIGKILL the daemon at random points of many sessions; after each
+"""Crash consistency (docs/design.md §4.6): SIGKILL the daemon at random points of many sessions; after each
 restart every session completes, and the ledger holds each loan and return exactly once."""
 
 from __future__ import annotations

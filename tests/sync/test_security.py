@@ -85,7 +85,7 @@ def test_acl_example_with_passwords(tmp_path, passwords):
     secret_file.chmod(0o600)
     broker = Broker(tmp_path / "broker", acl_file=ACL, password_file=pwfile, binary=require_binary("mosquitto"))
     broker.start()
-    # The gateway reads through a shared subscription, as several gateway processes would (DESIGN.md §6).
+    # The gateway reads through a shared subscription, as several gateway processes would (docs/design.md §6).
     gateway = Watcher(broker.port, ("$share/gateway/" + ROOT_TOPIC + "bookcase/#",), username="gateway",
                       password=users["gateway"])
     a = FleetCase(tmp_path / "a", "MH-A", mqtt_section(broker.port, username="MH-A",

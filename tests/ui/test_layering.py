@@ -1,4 +1,4 @@
-"""The screen is a view: kiosk/ui never reaches a driver, the sync link or the database (DESIGN.md §2, §3)."""
+"""The screen is a view: kiosk/ui never reaches a driver, the sync link or the database (docs/design.md §2, §3)."""
 
 from __future__ import annotations
 

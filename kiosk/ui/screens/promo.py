@@ -19,7 +19,7 @@ LOGGER = logging.getLogger(__name__)
 
 CARD_S = 8.0
 
-# From the library's short-video book recommendations (library-facts.md); content sync will replace them.
+# From the library's short-video book recommendations (docs/design.md §11); content sync will replace them.
 RECOMMENDED_TITLES = ("高考1978", "我心归处是敦煌", "杂草记", "思君令人老，努力加餐饭", "端午", "百年沪闵路",
                       "上海闵行红色地图", "去北极，在冰川消失前", "数学的故事", "开罗埃及博物馆", "咕咚来了",
                       "DK蘑菇大百科")

@@ -1,0 +1,33 @@
+"""The project carries its own design document, and it stays true: every package the code has is in its layout,
+and nothing points at documents a clone of the repository does not have."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DESIGN = ROOT / "docs" / "design.md"
+
+
+def test_no_reference_to_documents_outside_the_repository():
+    found = subprocess.run(["git", "grep", "-n", "-I", "-e", "../shared", "-e", "library-facts", "--", ".",
+                            ":!tests/test_docs.py"],
+                           cwd=ROOT, capture_output=True, text=True).stdout
+    assert found == "", f"references to files a clone does not have:\n{found}"
+
+
+def test_the_design_documents_every_package_of_the_code():
+    text = DESIGN.read_text(encoding="utf-8")
+    layout = text[text.index("## 2. Layout"):text.index("## 3.")]
+    packages = [p.parent for p in ROOT.glob("*/__init__.py") if p.parent.name not in ("tests", "bench")]
+    packages += [p.parent for p in (ROOT / "kiosk").glob("*/__init__.py")]
+    missing = [str(p.relative_to(ROOT)) for p in packages if f"{p.name}/" not in layout]
+    assert not missing, f"packages missing from docs/design.md §2: {missing}"
+
+
+def test_the_design_names_the_topics_the_code_uses():
+    text = DESIGN.read_text(encoding="utf-8")
+    for topic in ("bookcase/<id>/…", "central/patron/<patron-key>", "central/ack/<bookcase-id>",
+                  "central/gateway/<id>/state", "central/content"):
+        assert topic in text, topic
