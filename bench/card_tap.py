@@ -33,7 +33,7 @@ from bench.stats import percentile  # noqa: E402
 from kiosk.intents import send  # noqa: E402
 from simulators.bookcase import SimulatedBookcase  # noqa: E402
 from simulators.vpcd import ABSENT_S  # noqa: E402
-from tests.pcsc_support import Pcscd, add_card_patrons, vpcd_lock, wait_reader_empty  # noqa: E402
+from tests.pcsc_support import TEST_SLOT, Pcscd, add_card_patrons, vpcd_lock, wait_reader_empty  # noqa: E402
 from tests.scenarios.harness import Bookcase, wait_for  # noqa: E402
 
 TAP_GOAL_MS = 300.0
@@ -115,7 +115,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "card_tap.json")
     args = parser.parse_args()
     with vpcd_lock():
-        pcscd = Pcscd()
+        pcscd = Pcscd(slot=TEST_SLOT)
         try:
             wait_reader_empty(pcscd.ensure())
             result = bench_taps(args.taps, pcscd)

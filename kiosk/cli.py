@@ -90,6 +90,7 @@ def _setup_logging(verbose: bool = False) -> None:
 
 def _load(path: Path):
     from kiosk.config import ConfigError, load_config
+    path = _running(path)
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -97,9 +98,24 @@ def _load(path: Path):
         raise SystemExit(2) from None
 
 
+def _running(path: Path) -> Path:
+    """The config a running demo made of ``path`` (kiosk.config.running_config), said on stderr; else ``path``."""
+    from kiosk.config import running_config
+    actual = running_config(path)
+    if actual != path:
+        print(f"kiosk: reading {actual}, the config the running demo made of {path.name} (with its broker and "
+              "content server)", file=sys.stderr)
+    return actual
+
+
 def _run(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
-    config = _load(args.config)
+    from kiosk.config import ConfigError, load_config
+    try:
+        config = load_config(args.config)          # the daemon runs exactly the file it is given
+    except ConfigError as exc:
+        print(f"kiosk: config error: {exc}", file=sys.stderr)
+        return 2
     ui = None
     if not args.headless:
         from kiosk.ui import UIError

@@ -212,6 +212,25 @@ class Config:
         return self.content.dir or self.data_dir / "content"
 
 
+RUN_COPY_MARK = "# Written by `make demo` (pid "
+
+
+def running_config(path: Path | str) -> Path:
+    """The config a bookcase started from ``path`` really runs: `make demo` runs a copy with its broker and
+    content server added (``.<name>.run.toml`` beside it, its first line naming the demo's pid). While that demo
+    runs, the operator tools read the copy, so `kiosk sync status --config config/demo.toml` tells the truth."""
+    path = Path(path)
+    copy = path.with_name(f".{path.stem}.run.toml")
+    try:
+        first = copy.read_text(encoding="utf-8").split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        return path
+    if not first.startswith(RUN_COPY_MARK):
+        return path
+    pid = first[len(RUN_COPY_MARK):].split(")", 1)[0]
+    return copy if pid.isdigit() and Path(f"/proc/{pid}").exists() else path
+
+
 def load_config(path: Path | str) -> Config:
     """Read and check a bookcase config file. Raises ConfigError, never a bare traceback."""
     path = Path(path)

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from kiosk.config import ConfigError, load_config
+from kiosk.config import RUN_COPY_MARK, ConfigError, load_config
 from kiosk.content import ContentError
 from kiosk.content.manifest import public_key
 from kiosk.content.store import ContentStore
@@ -34,6 +34,8 @@ from kiosk.demodata import demo_books
 from kiosk.intents import send
 from kiosk.store.ledger import Store
 from simulators.bookcase import SimulatedBookcase
+from simulators.children import PidFile, die_with_parent
+from simulators.pcscd import Pcscd, PcscUnavailable
 from simulators.demo_content import DemoContent
 from simulators.fleet.bookcases import carry, toml_value
 from simulators.fleet.broker import BrokerError, find_mosquitto
@@ -65,6 +67,8 @@ class Demo:
         self.peer: Member | None = None
         self.content = DemoContent(self.cfg.data_dir.parent)
         self.content_ready = False
+        self.pids = PidFile(self.cfg.data_dir.parent / "demo.pids")
+        self.pcscd: Pcscd | None = None
 
     def say(self, text: str) -> None:
         print(f"\n\033[1;36m▶ {text}\033[0m" if sys.stdout.isatty() else f"\n>> {text}", flush=True)
@@ -96,17 +100,34 @@ class Demo:
         self.say(f"Starting the simulated bookcase {self.cfg.bookcase.id} ({self.cfg.bookcase.name}): "
                  f"{len(self.cfg.doors)} doors, a lock board, an RFID reader bus and a scanner on ptys in {self.link_dir}")
         self.sim.start()
+        self._ensure_pcscd()
         extra = self._prepare_content()
         if self.stage is not None:
             extra += self._start_broker()
         self.run_config = self.config_path.with_name(f".{self.config_path.stem}.run.toml")
         self.run_config.write_text(
-            f"# Written by `make demo` for one run: {self.config_path.name} with the demo's content server"
+            f"{RUN_COPY_MARK}{os.getpid()}) for one run: {self.config_path.name} with the demo's content server"
             f"{' and broker' if self.stage else ''}.\n" + self.config_path.read_text(encoding="utf-8") + extra,
             encoding="utf-8")
         self.cfg = load_config(self.run_config)
         if self.stage is not None:
             self._join_fleet()
+
+    def _ensure_pcscd(self) -> None:
+        """The contactless card path needs pcscd with the vpcd driver: use a running one, else start our own
+        (stopped with the demo)."""
+        if not self.cfg.pcsc.enabled:
+            return
+        try:
+            self.pcscd = Pcscd(self.cfg.data_dir.parent, slot=0, preexec_fn=die_with_parent)
+            reader = self.pcscd.ensure()
+        except PcscUnavailable as exc:
+            self.pcscd = None
+            print(f"demo: no contactless card reader ({exc}); library cards still work by the scanner",
+                  flush=True)
+            return
+        self.say(f"pcscd lists the virtual card reader {reader!r}"
+                 + (" (started for the demo)" if self.pcscd.owned else " (the one already running)"))
 
     def _prepare_content(self) -> str:
         self.say(f"Drawing the large screen's demo content with ffmpeg ({self.content.folder}), signing it with a "
@@ -141,8 +162,35 @@ class Demo:
         self.prepare()
         self.say(f"Starting the daemon: kiosk run --headless --config {self.run_config}")
         self.daemon = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--headless", "--config",
-                                        str(self.run_config)])
+                                        str(self.run_config)], preexec_fn=die_with_parent)
+        self.record_children()
         self.wait_ready()
+
+    def record_children(self) -> None:
+        """The pid file the next demo reads (processes that the kernel also stops when this one ends)."""
+        procs = [self.daemon, self.peer.proc if self.peer else None,
+                 self.stage.broker.proc if self.stage else None, self.pcscd.proc if self.pcscd else None]
+        self.pids.write([p.pid for p in procs if p is not None])
+
+    def clear_leftovers(self, clean: bool) -> bool:
+        """A demo still running, or what a killed one left: stop it with ``clean`` (or when asked, on a
+        terminal); else say how. True when the way is clear."""
+        found = self.pids.running()
+        if not found.anything:
+            return True
+        what = (f"another demo is running (pid {found.demo})" if found.demo else
+                f"a demo that was killed left {len(found.children)} process(es) behind")
+        names = "; ".join(f"{pid} {cmd[:70]}" for pid, cmd in found.children)
+        print(f"demo: {what}" + (f": {names}" if names else ""), flush=True)
+        if not clean and sys.stdin.isatty():
+            clean = input("demo: stop them now? [y/N] ").strip().lower() in ("y", "yes")
+        if not clean:
+            print("demo: run again with --clean to stop them (they hold the simulated devices' ptys)",
+                  file=sys.stderr)
+            return False
+        self.pids.stop(found)
+        print("demo: stopped", flush=True)
+        return True
 
     def wait_ready(self) -> None:
         self.wait(lambda: self.cfg.db_path.exists(), "the database")
@@ -237,7 +285,6 @@ The bookcase keeps running. Drive it from another terminal, for example:
   .venv/bin/kiosk ledger --config {cfg}
 Faults: kiosk-sim ctl {links} silence rfid | heal rfid | force --door 4 | put --door 1 --junk{self._fleet_hint()}
 Press Ctrl-C to stop.""", flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         while self.daemon.poll() is None:
             time.sleep(0.5)
         print(f"demo: the daemon exited with code {self.daemon.returncode}", file=sys.stderr)
@@ -262,6 +309,9 @@ Press Ctrl-C to stop.""", flush=True)
         if self.stage is not None:
             self.stage.stop()
         self.content.stop()
+        if self.pcscd is not None:
+            self.pcscd.stop()                  # only one this demo started
+        self.pids.remove()
         if self.run_config != self.config_path:
             self.run_config.unlink(missing_ok=True)
         if self.view is not None:
@@ -286,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                         "at once")
     parser.add_argument("--size", default="540x960", help="with the window: the kiosk screen's size in it "
                         "(WIDTHxHEIGHT; the bookcase's own is 1080x1920)")
+    parser.add_argument("--clean", action="store_true", help="stop a demo still running, or the processes a "
+                        "killed one left behind, without asking")
     args = parser.parse_args(argv)
     fleet = not args.offline and find_mosquitto() is not None
     if not args.offline and not fleet:
@@ -300,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"demo: config error: {exc}", file=sys.stderr)
         return 2
+    if not demo.clear_leftovers(args.clean):
+        return 2
+    # SIGTERM ends the demo as Ctrl-C does, through demo.stop(); the children die with it even on SIGKILL.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     if ui:
         return _ui(demo, args)
     try:

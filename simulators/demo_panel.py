@@ -231,6 +231,7 @@ def run_ui_demo(demo: Demo, size: tuple[int, int], play: bool, exit_after: bool)
         signal.signal(sig, lambda *_: stop.set())
     try:
         demo.prepare()              # demo.cfg now carries its [content] table (and with the fleet its [mqtt])
+        demo.record_children()
     except BaseException:
         pygame.display.quit()
         raise

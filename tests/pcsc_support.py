@@ -26,11 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
-import re
-import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -43,136 +38,17 @@ from smartcard import scard
 from kiosk.config import Config
 from kiosk.core.policy import card_hint, patron_key
 from kiosk.store.ledger import Store
+from simulators.pcscd import START_TIMEOUT_S, Pcscd, PcscUnavailable, list_readers
 from simulators.vpcd import VpcdCard
 
-VPCD_CONF = Path("/etc/reader.conf.d/vpcd")
-VPCD_DRIVER_DIR = Path("/usr/lib/pcsc/drivers/serial")
+__all__ = ["Pcscd", "PcscUnavailable", "list_readers"]      # the tests' and benchmarks' pcscd, from simulators
 LOCK_PATH = Path(tempfile.gettempdir()) / "citybook-vpcd.lock"
-START_TIMEOUT_S = 15.0
 LOCK_TIMEOUT_S = 600.0
 TEST_SLOT = 1          # vpcd slot i is the reader "<FRIENDLYNAME> 00 0i", listening on CHANNELID + i
 
 # Child processes a session-scoped fixture keeps across tests on purpose: the leak guard in
 # tests/conftest.py does not count these pids as left behind.
 SESSION_CHILDREN: set[int] = set()
-
-
-class PcscUnavailable(RuntimeError):
-    """pcscd or the vpcd driver is not installed, or pcscd would not come up with the vpcd reader."""
-
-
-def find_pcscd() -> str:
-    path = shutil.which("pcscd") or next((p for p in ("/usr/sbin/pcscd", "/sbin/pcscd") if os.path.exists(p)), None)
-    if path is None:
-        raise PcscUnavailable("pcscd is not installed (apt-get install pcscd)")
-    return path
-
-
-def vpcd_config() -> tuple[str, int]:
-    """(friendly name, TCP port) of the vpcd reader slot 0, from its reader.conf.d file."""
-    if not VPCD_CONF.exists() or not list(VPCD_DRIVER_DIR.glob("libifdvpcd.so*")):
-        raise PcscUnavailable(f"the vpcd reader driver is not installed ({VPCD_CONF} or "
-                              f"{VPCD_DRIVER_DIR}/libifdvpcd.so missing; apt-get install vsmartcard-vpcd)")
-    text = VPCD_CONF.read_text()
-    name = re.search(r"^\s*FRIENDLYNAME\s+\"?([^\"\n]+)\"?", text, re.M)
-    channel = re.search(r"^\s*CHANNELID\s+(\S+)", text, re.M)
-    if not name or not channel:
-        raise PcscUnavailable(f"{VPCD_CONF} has no FRIENDLYNAME or CHANNELID line")
-    return name.group(1).strip(), int(channel.group(1), 0)
-
-
-def list_readers() -> list[str] | None:
-    """The readers pcscd lists, or None when no pcscd answers."""
-    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-    if hresult != scard.SCARD_S_SUCCESS:
-        return None
-    try:
-        hresult, readers = scard.SCardListReaders(context, [])
-        if hresult == scard.SCARD_E_NO_READERS_AVAILABLE:
-            return []
-        return list(readers) if hresult == scard.SCARD_S_SUCCESS else None
-    finally:
-        scard.SCardReleaseContext(context)
-
-
-class Pcscd:
-    """One pcscd with the vpcd reader: the running one, or a child of this process (``owned``).
-
-    ``port`` and ``reader`` are those of vpcd's slot TEST_SLOT (``reader`` is known once ``ensure`` ran).
-    """
-
-    def __init__(self, log_dir: Path | None = None) -> None:
-        self.binary = find_pcscd()
-        self.friendly_name, channel = vpcd_config()
-        self.port = channel + TEST_SLOT
-        self.log_dir = Path(log_dir or tempfile.gettempdir())
-        self.proc: subprocess.Popen | None = None
-        self.reader = ""
-
-    @property
-    def owned(self) -> bool:
-        """Whether the pcscd in use was started (and will be stopped) by this process."""
-        return self.proc is not None and self.proc.poll() is None
-
-    def _vpcd_reader(self) -> str | None:
-        readers = list_readers()
-        return next((r for r in readers or () if r.startswith(self.friendly_name) and r.endswith(f" {TEST_SLOT:02X}")),
-                    None)
-
-    def ensure(self) -> str:
-        """Make sure a pcscd with the vpcd reader answers; returns the reader's name (``Virtual PCD 00 00``)."""
-        reader = self._vpcd_reader()
-        if reader is None:
-            if list_readers() is not None and not self.owned:
-                raise PcscUnavailable(f"the running pcscd does not list the vpcd reader ({self.friendly_name}); "
-                                      f"readers: {list_readers()}")
-            self.start()
-            reader = self._vpcd_reader()
-        assert reader is not None
-        self.reader = reader
-        return reader
-
-    def start(self) -> None:
-        """Start our own ``pcscd --foreground --auto-exit`` and wait until it lists the vpcd reader."""
-        self.stop()
-        log = open(self.log_dir / "pcscd.log", "ab")
-        try:
-            self.proc = subprocess.Popen([self.binary, "--foreground", "--auto-exit", "--error"],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        finally:
-            log.close()
-        SESSION_CHILDREN.add(self.proc.pid)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while self._vpcd_reader() is None:
-            if self.proc.poll() is not None:
-                raise PcscUnavailable(f"pcscd exited with status {self.proc.returncode} at start "
-                                      f"(another pcscd running? see {self.log_dir / 'pcscd.log'})")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise PcscUnavailable(f"pcscd did not list the vpcd reader within {START_TIMEOUT_S:g} s")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop the pcscd we started (never one we found running)."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        SESSION_CHILDREN.discard(proc.pid)
-
-    def restart(self, down_s: float = 0.0) -> None:
-        """Unplug and replug the vpcd reader: stop our pcscd, wait ``down_s``, start it again."""
-        if not self.owned:
-            raise PcscUnavailable("the running pcscd was not started by these tests: it is not ours to restart")
-        self.stop()
-        time.sleep(down_s)
-        self.start()
 
 
 def wait_reader_empty(reader: str, timeout_s: float = START_TIMEOUT_S) -> None:
@@ -246,7 +122,7 @@ class Vpcd:
 def pcscd_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pcscd]:
     """The session's pcscd handle; stops the pcscd it started at the end of the session."""
     try:
-        service = Pcscd(tmp_path_factory.mktemp("pcscd"))
+        service = Pcscd(tmp_path_factory.mktemp("pcscd"), slot=TEST_SLOT, children=SESSION_CHILDREN)
     except PcscUnavailable as exc:
         missing(str(exc))
     yield service

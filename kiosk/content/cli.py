@@ -290,9 +290,10 @@ def _publish_retained(host: str, port: int, topic: str, body: bytes, username: s
 
 
 def _config(path: Path):
+    from kiosk.cli import _running
     from kiosk.config import ConfigError, load_config
     try:
-        return load_config(path), 0
+        return load_config(_running(path)), 0
     except ConfigError as exc:
         return None, _error(f"config error: {exc}")
 

@@ -24,8 +24,9 @@ def _status(args: argparse.Namespace) -> int:
     from kiosk.logtext import shown
     from kiosk.store import replica
     from kiosk.store.ledger import Store
+    from kiosk.cli import _running
     try:
-        config = load_config(args.config)
+        config = load_config(_running(args.config))
     except ConfigError as exc:
         print(f"kiosk: config error: {exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,6 @@ from kiosk import __version__
 from kiosk.core.snapshot import Diagnostics, Receipt, Snapshot, StaffView
 from kiosk.core.policy import MESSAGES
 from kiosk.search.results import Answer, Book, Place
-from kiosk.ui.screens.find_state import FindView
 
 LOGGER = logging.getLogger(__name__)
 

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from simulators.children import die_with_parent
+
 START_TIMEOUT_S = 10.0
 
 
@@ -116,7 +118,7 @@ class Broker:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(self.config_text(), encoding="utf-8")
         self.proc = subprocess.Popen([self.binary, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+                                     stderr=subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._answers():
             if self.proc.poll() is not None:

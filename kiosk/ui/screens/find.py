@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pygame
 
 from kiosk.search.classes import class_name
-from kiosk.search.results import SHELVES, Answer, Book, Place
+from kiosk.search.results import SHELVES, Answer, Book
 from kiosk.ui import keyboard, theme
 from kiosk.ui.painter import Painter
 from kiosk.ui.screens.base import Screen, View

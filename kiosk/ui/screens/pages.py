@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import pygame
 
 from kiosk.ui import theme
 from kiosk.ui.painter import Painter
