@@ -245,8 +245,8 @@ class Demo:
             how = f"announced on the broker ({self.stage.announce(self.content.server.url, version, self.cfg.library)})"
         else:
             how = f"the bookcase asks the library's server every {self.cfg.content.check_interval_s} s"
-        self.say(f"The library publishes screen content version {version}: a new-book notice at priority 10, "
-                 f"{how}")
+        self.say(f"The library publishes screen content version {version}: a new-book notice shown after every "
+                 f"3 items, {how}")
         self.wait(lambda: store.current_version() == version, f"screen content version {version}", timeout=90)
         self.say(f"{self.cfg.bookcase.id} checked the signature and every file's SHA-256 and swapped version "
                  f"{version} in: the notice is on the screen")

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "make-demo-content.sh"
 CHECK_INTERVAL_S = 10          # the demo: an update shows within seconds even without the broker
 
-# The update the story publishes: a notice of new books, on top of everything else for today (priority 10).
+# The update the story publishes: a notice of new books, today, after every 3 items of the playlist (so the
+# videos and recommendations go on playing around it).
 NOTICE = """
 [[items]]
 id = "new-books"
@@ -37,7 +38,7 @@ why = {{ zh = "今日新书到柜：闵图短视频荐书", en = "New today, fro
 where = {{ zh = "“找书”可查柜门", en = "“Find a book”: which door" }}
 cover = "covers/sijun.png"
 duration_s = 10
-priority = 10
+every = 3
 when = {{ from = {first}, until = {last} }}
 """
 

@@ -9,9 +9,13 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from kiosk.config import load_config
+from kiosk.content.manifest import parse
+from kiosk.content.schedule import playlist
 from kiosk.store.ledger import Store
 from tests.scenarios.harness import ROOT
 from tests.support import require_binary
@@ -48,6 +52,10 @@ def _check_content(tmp_path: Path, out: str) -> None:
     source = json.loads((tmp_path / "var" / "demo" / "content-src" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["version"] == source["version"] and "new-books" in {i["id"] for i in manifest["items"]}
     assert {i["kind"] for i in manifest["items"]} == {"video", "image", "book", "qr"}
+    # The notice shares the screen: today's playlist still holds the videos, with the notice among them.
+    today = playlist(parse((current / "manifest.json").read_bytes()), datetime.now(ZoneInfo("Asia/Shanghai")))
+    kinds = [i.kind for i in today]
+    assert "new-books" in {i.id for i in today} and "video" in kinds
 
 
 def _ledger(config: Path) -> tuple[list[dict], list[dict]]:

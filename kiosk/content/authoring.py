@@ -65,7 +65,7 @@ LOGGER = logging.getLogger(__name__)
 
 SOURCE = "content.toml"
 TEXT_FIELDS = ("title", "author", "why", "where", "body", "caption")
-ITEM_FIELDS = {"id", "kind", "asset", "cover", "url", "duration_s", "priority", "when", *TEXT_FIELDS}
+ITEM_FIELDS = {"id", "kind", "asset", "cover", "url", "duration_s", "priority", "every", "when", *TEXT_FIELDS}
 WHEN_FIELDS = {"from", "until", "days", "times"}
 # The manifest's rule for an asset path (kiosk.content.manifest), said in words when a file breaks it.
 _ASSET_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
@@ -310,7 +310,8 @@ def check_folder(folder: Path, keys: tuple[Ed25519PublicKey, ...]) -> Manifest:
 def describe(item: Item) -> str:
     """One line for an item: what it is and when it plays."""
     what = item.asset or item.text("title") or item.url or ""
-    head = f"{item.id} ({item.kind}{', priority ' + str(item.priority) if item.priority else ''}) {what}"
+    head = (f"{item.id} ({item.kind}{', priority ' + str(item.priority) if item.priority else ''}"
+            f"{', after every ' + str(item.every) + ' items' if item.every else ''}) {what}")
     return f"{head}: {describe_when(item)}"
 
 

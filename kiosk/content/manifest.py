@@ -73,6 +73,7 @@ _SCHEMA = {
                 "id": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
                 "kind": {"enum": list(KINDS)},
                 "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
+                "every": {"type": "integer", "minimum": 1, "maximum": 100},
                 "duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
                 "asset": _ASSET, "cover": _ASSET,
                 "title": _TEXT, "author": _TEXT, "why": _TEXT, "where": _TEXT, "body": _TEXT, "caption": _TEXT,
@@ -164,6 +165,7 @@ class Item:
     id: str
     kind: str
     priority: int = 0
+    every: int | None = None              # interleaved: shown once after every ``every`` other items
     duration_s: float | None = None       # None: a video's own length; other kinds DEFAULT_DURATION_S
     when: When | None = None              # None: always scheduled
     asset: str | None = None
@@ -230,8 +232,9 @@ def parse(raw: bytes) -> Manifest:
         texts = tuple((f, tuple(sorted({"zh": v}.items() if isinstance(v, str) else v.items())))
                       for f, v in raw_item.items() if f in ("title", "author", "why", "where", "body", "caption"))
         items.append(Item(id=raw_item["id"], kind=raw_item["kind"], priority=raw_item.get("priority", 0),
-                          duration_s=raw_item.get("duration_s"), when=when, asset=raw_item.get("asset"),
-                          cover=raw_item.get("cover"), url=raw_item.get("url"), texts=texts))
+                          every=raw_item.get("every"), duration_s=raw_item.get("duration_s"), when=when,
+                          asset=raw_item.get("asset"), cover=raw_item.get("cover"), url=raw_item.get("url"),
+                          texts=texts))
     ids = [i.id for i in items]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:

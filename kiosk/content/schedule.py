@@ -5,13 +5,22 @@ priority-10 notice during a closure displaces the everyday items while its windo
 "campaign" does in digital-signage players. An item without ``when`` is always scheduled. When nothing is
 scheduled the manifest's ``fallback`` items play; when there are none either, the playlist is empty and
 the screen shows its built-in cards.
+
+An item with ``every = N`` is **interleaved** instead: while scheduled, it plays once after every N items of
+that playlist and displaces nothing (a new-books notice among the day's videos). Its priority does not count.
+The playlist is then one whole cycle: each playlist item the same number of times, each interleaved item
+after every N of them; an interleaved item may stand in it more than once, so the screen follows the cycle
+by position (``following``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from math import lcm
 
 from kiosk.content.manifest import Item, Manifest
+
+MAX_CYCLE = 600          # playlist items in one cycle at most (interleaving at odd rates: an lcm)
 
 
 def scheduled(items: tuple[Item, ...], at: datetime) -> tuple[Item, ...]:
@@ -20,20 +29,46 @@ def scheduled(items: tuple[Item, ...], at: datetime) -> tuple[Item, ...]:
 
 
 def playlist(manifest: Manifest, at: datetime) -> tuple[Item, ...]:
-    """The items to play at ``at`` (a local time), in the order they play."""
+    """The items to play at ``at`` (a local time), in the order they play: one cycle."""
     now = scheduled(manifest.items, at)
-    if not now:
-        return tuple(manifest.item(i) for i in manifest.fallback)
-    top = max(i.priority for i in now)
-    return tuple(i for i in now if i.priority == top)
+    interleaved = tuple(i for i in now if i.every)
+    plain = tuple(i for i in now if not i.every)
+    if plain:
+        top = max(i.priority for i in plain)
+        base = tuple(i for i in plain if i.priority == top)
+    else:
+        base = tuple(manifest.item(i) for i in manifest.fallback if not manifest.item(i).every)
+    return interleave(base, interleaved)
 
 
-def following(items: tuple[Item, ...], current: str | None) -> Item | None:
-    """The item to play after the one with id ``current`` in ``items`` (looping); the first when ``current``
-    is not among them (it has just left the schedule) or is None; None for an empty playlist."""
+def interleave(base: tuple[Item, ...], interleaved: tuple[Item, ...]) -> tuple[Item, ...]:
+    """One cycle of ``base`` with each of ``interleaved`` after every ``every`` base items (in manifest order
+    when several fall at the same point)."""
+    if not interleaved or not base:
+        return base + interleaved
+    steps = lcm(len(base), *(i.every for i in interleaved))
+    if steps > MAX_CYCLE:
+        steps = max(len(base), (MAX_CYCLE // len(base)) * len(base))
+    cycle: list[Item] = []
+    for n in range(1, steps + 1):
+        cycle.append(base[(n - 1) % len(base)])
+        cycle += [i for i in interleaved if n % i.every == 0]
+    return tuple(cycle)
+
+
+def following(items: tuple[Item, ...], after: tuple[int, str] | None) -> tuple[int, Item] | None:
+    """The position and item to play after the one at ``after`` = (position, id) in ``items``, looping.
+
+    When the playlist has changed under it (the item is no longer at that position), the item after the
+    first place that id now stands, or the start when it left the schedule; None for an empty playlist."""
     if not items:
         return None
-    ids = [i.id for i in items]
-    if current in ids:
-        return items[(ids.index(current) + 1) % len(items)]
-    return items[0]
+    if after is not None:
+        at, item_id = after
+        if not (0 <= at < len(items) and items[at].id == item_id):
+            ids = [i.id for i in items]
+            at = ids.index(item_id) if item_id in ids else -1
+        nxt = (at + 1) % len(items)
+    else:
+        nxt = 0
+    return nxt, items[nxt]

@@ -149,12 +149,67 @@ def test_following_visits_every_item_once_per_loop(items, at):
     chosen = playlist(parse(manifest(items)), at)
     seen, current = [], None
     for _ in range(len(chosen)):
-        nxt = following(chosen, current)
+        at_, nxt = following(chosen, current)
         seen.append(nxt.id)
-        current = nxt.id
-    assert sorted(seen) == sorted(i.id for i in chosen)
-    assert following(chosen, current) == (chosen[0] if chosen else None)
-    assert following(chosen, "gone-from-the-schedule") == (chosen[0] if chosen else None)
+        current = (at_, nxt.id)
+    assert seen == [i.id for i in chosen]
+    first = (0, chosen[0]) if chosen else None
+    assert following(chosen, current) == first
+    assert following(chosen, (0, "gone-from-the-schedule")) == first
+
+
+# --- interleaved items (every = N) ------------------------------------------------------------------------
+
+@st.composite
+def interleaved_lists(draw) -> list[dict]:
+    items = draw(item_lists())
+    for item in items:
+        if draw(st.integers(0, 2)) == 0:
+            item["every"] = draw(st.integers(1, 5))
+    return items
+
+
+def _base_between(cycle: list, item_id: str) -> list[int]:
+    """How many non-interleaved items stand between consecutive plays of ``item_id``, round the cycle."""
+    spots = [n for n, i in enumerate(cycle) if i.id == item_id]
+    gaps = []
+    for a, b in zip(spots, spots[1:] + [spots[0] + len(cycle)]):
+        gaps.append(sum(1 for k in range(a + 1, b) if not cycle[k % len(cycle)].every))
+    return gaps
+
+
+@settings(max_examples=300, deadline=None)
+@given(interleaved_lists(), moments)
+def test_an_interleaved_item_plays_after_every_n_items_and_displaces_nothing(items, at):
+    m = parse(manifest(items))
+    cycle = list(playlist(m, at))
+    live = [it for it in items if "when" not in it or oracle(it["when"], at)]
+    plain = [it for it in live if "every" not in it]
+    every = [it for it in live if "every" in it]
+    base_ids = ([it["id"] for it in plain if it["priority"] == max(p["priority"] for p in plain)] if plain else [])
+    # The everyday playlist is what it would be without the interleaved items, each the same number of times.
+    played = [i.id for i in cycle if not i.every]
+    if base_ids:
+        assert len(played) % len(base_ids) == 0
+        assert played == base_ids * (len(played) // len(base_ids))
+    for it in every:
+        if base_ids:
+            assert set(_base_between(cycle, it["id"])) == {it["every"]}
+        else:
+            assert [i.id for i in cycle].count(it["id"]) == 1     # nothing to interleave with: played in turn
+    assert {i.id for i in cycle if i.every} == {it["id"] for it in every}
+
+
+def test_a_notice_every_three_items_lets_the_videos_play():
+    items = [{"id": f"v{n}", "kind": "qr", "title": f"t{n}", "url": "https://lib.example/"} for n in range(4)]
+    items.append({"id": "notice", "kind": "qr", "title": "新书", "url": "https://lib.example/", "every": 3,
+                  "priority": 10})
+    cycle = [i.id for i in playlist(parse(manifest(items)), datetime(2026, 12, 4, 10, 0))]
+    assert cycle == ["v0", "v1", "v2", "notice", "v3", "v0", "v1", "notice", "v2", "v3", "v0", "notice",
+                     "v1", "v2", "v3", "notice"]
+    # The screen follows the cycle by position: from the second notice on, v2 comes next, not v3.
+    chosen = playlist(parse(manifest(items)), datetime(2026, 12, 4, 10, 0))
+    assert following(chosen, (7, "notice"))[1].id == "v2" and following(chosen, (3, "notice"))[1].id == "v3"
 
 
 def test_a_priority_notice_displaces_the_everyday_items_only_while_it_runs():

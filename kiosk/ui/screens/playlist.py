@@ -64,7 +64,8 @@ class Playlist:
         self._checked: float | None = None
         self._cur: _Slot | None = None
         self._next: _Slot | None = None
-        self._after: str | None = None          # the next item follows this one (None: start from the first)
+        self._after: tuple[int, str] | None = None   # the next item follows this (position, id); None: the first
+        self._placed: tuple[int, str] | None = None  # (position, id) of the item last picked to play next
         self._cut = False                        # new content: the item on screen gives way once it can
         self._waiting = False                    # the current item is over; the next one is not ready yet
         self._bad: set[tuple[str, str]] = set()  # (item id, file) known not to play in this content: skipped quietly
@@ -209,12 +210,17 @@ class Playlist:
         return playlist(self._installed.manifest, self.wallclock().astimezone(self.tz))
 
     def _pick(self, items: tuple[Item, ...]) -> Item | None:
-        """The item to play after ``_after``, passing over the ones known not to play."""
-        item = following(items, self._after)
+        """The item to play after ``_after``, passing over the ones known not to play; its position is kept
+        for when it goes on screen (``_placed``)."""
+        found = following(items, self._after)
         for _ in items:
-            if item is None or self._key(item) not in self._bad:
+            if found is None:
+                return None
+            at, item = found
+            if self._key(item) not in self._bad:
+                self._placed = (at, item.id)
                 return item
-            item = following(items, item.id)
+            found = following(items, (at, item.id))
         return None
 
     def _advance(self) -> bool:
@@ -248,7 +254,7 @@ class Playlist:
                 self._next = None
                 continue
             self._drop(cur)
-            slot.start, self._cur, self._next, self._after, self._cut = self._t, slot, None, item.id, False
+            slot.start, self._cur, self._next, self._after, self._cut = self._t, slot, None, self._placed, False
             return True
         self._cut = False
         if cur is None:
