@@ -46,6 +46,7 @@ class ConfigError(Exception):
 class Bookcase:
     id: str
     name: str
+    name_en: str = ""                    # the name the screen shows in English ("" : the Chinese name)
     latitude: float | None = None        # where it stands (WGS 84 degrees), for "the nearest bookcase that has it"
     longitude: float | None = None
     address: str = ""                    # the street address patrons of other bookcases are shown
@@ -347,8 +348,9 @@ class _Reader:
         if len(secret) < 16:
             self.note("secret", "must be at least 16 characters (the library's patron-key secret)")
         bc = self.table(data, "bookcase")
-        self.unknown(bc, "bookcase.", {"id", "name", "latitude", "longitude", "address"})
+        self.unknown(bc, "bookcase.", {"id", "name", "name_en", "latitude", "longitude", "address"})
         bookcase = Bookcase(id=self.value(bc, "id", "bookcase.", str), name=self.value(bc, "name", "bookcase.", str),
+                            name_en=self.value(bc, "name_en", "bookcase.", str, ""),
                             latitude=self.value(bc, "latitude", "bookcase.", float, None, low=-90, high=90),
                             longitude=self.value(bc, "longitude", "bookcase.", float, None, low=-180, high=180),
                             address=self.value(bc, "address", "bookcase.", str, ""))

@@ -182,12 +182,24 @@ class Panel:
         LOGGER.info("demo panel: %s", self.message)
         return True
 
-    def draw(self) -> None:
+    def _height(self, size: int, pad: int, doors: int) -> int:
+        """How tall the panel's contents are at type ``size``."""
+        line = self.fonts.line_height(size)
+        return (pad + self.fonts.line_height(size + 2, True) + pad // 2 + len(self.buttons) * (line + pad + pad // 2)
+                + pad + doors * line + 2 * (pad // 2 + line) + pad)
+
+    def draw(self) -> int:
+        """Draw the panel; returns the bottom of its last line (the feedback line), which stays on the panel."""
         s = self.surface
         w, h = s.get_size()
         s.fill(PANEL_BG)
         pad = max(8, w // 40)
+        status = self.status()
         size = max(13, min(20, h // 48))
+        while size > 9 and self._height(size, pad, len(status["doors"])) > h:
+            size -= 1                            # the fleet's extra button, a short window: smaller type
+        while pad > 2 and self._height(size, pad, len(status["doors"])) > h:
+            pad -= 1
         line = self.fonts.line_height(size)
         y = pad
         y = self._text("Tester panel (keys in [ ])", pad, y, size + 2, PANEL_INK, bold=True) + pad // 2
@@ -198,13 +210,12 @@ class Panel:
             self._text(f"[{b.hint}] {b.label}", b.rect.left + pad, b.rect.top + pad // 2, size, BUTTON_INK)
             y += button_h + pad // 2
         y += pad
-        status = self.status()
         for door in status["doors"]:
             state = "OPEN" if door["open"] else "closed"
             y = self._text(f"door {door['door']}: {state}, {len(door['items'])} books", pad, y, size,
                            NOTE if door["open"] else PANEL_INK)
         y = self._text(f"books in hand: {', '.join(self.held[-3:]) or 'none'}", pad, y + pad // 2, size, PANEL_INK)
-        self._text(self.message, pad, y + pad // 2, size, NOTE)
+        return self._text(self.message, pad, y + pad // 2, size, NOTE)
 
     def _text(self, text: str, x: int, y: int, size: int, color: tuple[int, int, int], bold: bool = False) -> int:
         surf, r = self.fonts.render(text, size, color, bold)
@@ -224,7 +235,7 @@ def run_ui_demo(demo: Demo, size: tuple[int, int], play: bool, exit_after: bool)
     LOGGER.info("demo window %dx%d (the kiosk screen at %dx%d), SDL video driver %s", *window.get_size(), kiosk_w,
                 kiosk_h, pygame.display.get_driver())
     ui = KioskUI(replace(cfg.screen, width=kiosk_w, height=kiosk_h, fullscreen=False),
-                 bookcase_name=cfg.bookcase.name, choose_door_s=cfg.session.choose_door_timeout_s)
+                 bookcase_name=cfg.bookcase.name, bookcase_name_en=cfg.bookcase.name_en, choose_door_s=cfg.session.choose_door_timeout_s)
     ui.use_surface(window.subsurface(pygame.Rect(0, 0, kiosk_w, kiosk_h)))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -42,7 +42,7 @@ class KioskUI:
     is a read-only title search. It never calls a driver and never writes to the database.
     """
 
-    def __init__(self, settings: ScreenConfig | None = None, *, bookcase_name: str = "",
+    def __init__(self, settings: ScreenConfig | None = None, *, bookcase_name: str = "", bookcase_name_en: str = "",
                  post: Callable[[ev.Event], None] | None = None, snapshot: Callable[[], Snapshot] | None = None,
                  find: Callable[[str], list[dict]] | None = None, choose_door_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic, fonts: Fonts | None = None,
@@ -50,6 +50,7 @@ class KioskUI:
                  promo: Promo | None = None, power: ScreenPower | None = None) -> None:
         self.settings = settings or ScreenConfig()
         self.bookcase_name = bookcase_name
+        self.bookcase_name_en = bookcase_name_en        # shown in English; without one, the Chinese name
         self.fonts = fonts or Fonts.find()
         self.voice = voice if voice is not None else Voice(enabled=self.settings.voice)
         self.clock = clock
@@ -271,9 +272,10 @@ class KioskUI:
     # --- frames ---------------------------------------------------------------------------------
 
     def view(self, now: float | None = None) -> View:
-        return View(snap=self._snap or self._snapshot(), cat=catalogue(self.lang), act=self, now=self.clock() if now is None else now,
-                    bookcase_name=self.bookcase_name, page=self.page, found=self.found, pin=self.pin,
-                    chosen=self.chosen[0] if self.chosen else None, recommended=self.recommended,
+        name = self.bookcase_name_en if self.lang == "en" and self.bookcase_name_en else self.bookcase_name
+        return View(snap=self._snap or self._snapshot(), cat=catalogue(self.lang), act=self,
+                    now=self.clock() if now is None else now, bookcase_name=name, page=self.page, found=self.found,
+                    pin=self.pin, chosen=self.chosen[0] if self.chosen else None, recommended=self.recommended,
                     finding=self.finding.view())
 
     def render(self, force: bool = False) -> bool:

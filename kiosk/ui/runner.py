@@ -47,7 +47,7 @@ def build_ui(config: Config) -> KioskUI:
     power by [screen] on_hours; the window not yet open. Raises kiosk.ui.UIError (a missing CJK font: an
     installation fault that no retry mends)."""
     tz = ZoneInfo(config.content.timezone)
-    return KioskUI(config.screen, bookcase_name=config.bookcase.name,
+    return KioskUI(config.screen, bookcase_name=config.bookcase.name, bookcase_name_en=config.bookcase.name_en,
                    choose_door_s=config.session.choose_door_timeout_s, promo=content_promo(config),
                    power=ScreenPower(config.screen, tz))
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+import tomllib
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pygame
@@ -40,6 +42,8 @@ from tests.content.media import (
 )
 from tests.ui.layout import check_frame, english_on_chinese_screen
 from tests.ui.support import Holder, drawn_lines, finger, window_ui
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TZ = ZoneInfo("Asia/Shanghai")
 IDLE = Snapshot(state="idle", doors_in_service=(1, 2, 3))
@@ -386,6 +390,27 @@ def test_cards_pass_the_layout_check(tmp_path, fonts, library, lang, size, item)
         ui.close()
 
 
+def _demo_cards() -> list[dict]:
+    """The book and QR cards of the demo's real content (config/demo-content/content.toml), without pictures."""
+    data = tomllib.loads((ROOT / "config" / "demo-content" / "content.toml").read_text(encoding="utf-8"))
+    keep = {"id", "kind", "title", "author", "why", "where", "body", "caption", "url"}
+    return [{k: v for k, v in item.items() if k in keep} for item in data["items"] if item["kind"] in ("book", "qr")]
+
+
+@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080), (540, 960)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("item", _demo_cards(), ids=lambda item: item["id"])
+def test_every_card_of_the_demo_content_fits_without_cutting_text(fonts, library, lang, size, item):
+    library.publish([item], {})
+    playlist = Playlist(library.store, TZ, wallclock=lambda: NOON)
+    ui = card_ui(fonts, playlist, lang, size)
+    try:
+        assert playlist.showing == item["id"]
+        check_frame(ui, fonts, f"{item['id']}/{lang}/{size}")
+    finally:
+        ui.close()
+
+
 def check_qr(ui: KioskUI, playlist: Playlist) -> None:
     """The code on screen is the URL's, module for module, with its quiet zone, and big enough to scan."""
     import segno
@@ -415,3 +440,20 @@ def test_a_still_card_costs_nothing_until_it_ends(library, screen):
     frames, made = ui.frames, len(playlist.pictures._found)
     run(ui, clock, lambda: clock.now > 1003)
     assert ui.frames == frames and len(playlist.pictures._found) == made      # no frame, no new picture
+
+
+@pytest.mark.parametrize("lang, shown", [("zh", "测试书柜"), ("en", "Test Bookcase, Minhang")])
+def test_the_bookcase_name_follows_the_screen_language(fonts, library, lang, shown):
+    library.publish([QR], {})
+    ui = KioskUI(ScreenConfig(width=1080, height=1920, fullscreen=False, language=lang, voice=False),
+                 bookcase_name="测试书柜", bookcase_name_en="Test Bookcase, Minhang", snapshot=lambda: IDLE,
+                 fonts=fonts, voice=Voice(enabled=False), clock=lambda: 500.0,
+                 promo=Playlist(library.store, TZ, wallclock=lambda: NOON))
+    try:
+        ui.use_surface(pygame.Surface((1080, 1920)))
+        ui.render(force=True)
+        texts = [t.text for t in ui.painter.texts]
+        assert shown in texts and ({"测试书柜", "Test Bookcase, Minhang"} - {shown}).isdisjoint(texts)
+        check_frame(ui, fonts, f"name/{lang}")
+    finally:
+        ui.close()

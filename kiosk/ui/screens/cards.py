@@ -14,7 +14,7 @@ from kiosk.content.manifest import Item
 from kiosk.ui import theme
 from kiosk.ui.painter import Painter
 from kiosk.ui.screens.base import View
-from kiosk.ui.text import tokens
+from kiosk.ui.text import tokens, wrap
 
 LOGGER = logging.getLogger(__name__)
 
@@ -133,6 +133,35 @@ def words(p: Painter, box: pygame.Rect, text: str, size: int | str, color: tuple
     p.text(box, text, word_size(p, text, box.width, size, bold), color, bold=bold, **kw)
 
 
+def stack(p: Painter, column: pygame.Rect, parts: list[tuple[str, int | str, tuple[int, int, int], bool]], *,
+          foot: bool = False) -> None:
+    """Texts one under another in ``column``, each given the height its lines need (an English sentence needs
+    more than its Chinese), all shrunk together, down to the type floor, until they fit; never a word broken.
+    With ``foot`` the last text sits at the bottom of the column."""
+    parts = [part for part in parts if part[0]]
+    if not parts:
+        return
+    L, fonts, gap = p.L, p.fonts, p.L.gap // 2
+    sizes = [word_size(p, text, column.width, size, bold) for text, size, _, bold in parts]
+
+    def heights() -> list[int]:
+        return [len(wrap(text, column.width, lambda t, z=z, b=bold: fonts.width(t, z, b))) * fonts.line_height(z, bold)
+                for (text, _, _, bold), z in zip(parts, sizes)]
+
+    need = heights()
+    while sum(need) + gap * (len(parts) - 1) > column.height and any(z > L.min_text for z in sizes):
+        sizes = [max(L.min_text, min(z - 1, int(z * 0.94))) for z in sizes]
+        need = heights()
+    spare = max(0, column.height - sum(need) - gap * (len(parts) - 1))
+    y = column.top
+    for n, ((text, _, ink, bold), z, h) in enumerate(zip(parts, sizes, need)):
+        if foot and n == len(parts) - 1:
+            y += spare
+        box = pygame.Rect(column.left, y, column.width, min(h, column.bottom - y))
+        p.text(box, text, z, ink, bold=bold, valign="top", min_size=L.min_text)
+        y += h + gap
+
+
 def draw_book(p: Painter, rect: pygame.Rect, item: Item, v: View, cover: pygame.Surface | None) -> None:
     """A recommendation: cover (or a coloured placeholder with the title), title, author, why, where."""
     panel(p, rect)
@@ -147,13 +176,9 @@ def draw_book(p: Painter, rect: pygame.Rect, item: Item, v: View, cover: pygame.
         words(p, cover_box.inflate(-2 * pad, -2 * pad), title, "head", theme.WHITE, bold=True, align="center",
               valign="middle")
     where = item.text("where", v.lang)
-    parts = [(title, "head", theme.HEADER, True, 0.3), (item.text("author", v.lang), "small", theme.MUTED, False, 0.15),
-             (item.text("why", v.lang), "small", theme.INK, False, 0.4),
-             (v.cat.t("promo.book_where", where=where) if where else "", "body", theme.PRIMARY, True, 0.15)]
-    parts = [part for part in parts if part[0]]
-    boxes = theme.split_v(column, *[part[4] for part in parts], gap=L.gap // 2)
-    for box, (text, size, ink, bold, _) in zip(boxes, parts):
-        words(p, box, text, size, ink, bold=bold, valign="top")
+    stack(p, column, [(title, "head", theme.HEADER, True), (item.text("author", v.lang), "small", theme.MUTED, False),
+                      (item.text("why", v.lang), "small", theme.INK, False),
+                      (v.cat.t("promo.book_where", where=where) if where else "", "body", theme.PRIMARY, True)])
 
 
 def draw_qr(p: Painter, rect: pygame.Rect, item: Item, v: View, code: pygame.Surface) -> None:
@@ -164,10 +189,9 @@ def draw_qr(p: Painter, rect: pygame.Rect, item: Item, v: View, code: pygame.Sur
     code_box, column = theme.split_h(box, side, 1, gap=L.gap)
     p.surface.blit(code, code.get_rect(center=code_box.center))
     caption = item.text("caption", v.lang) or v.cat.t("promo.qr_scan")
-    title, body, foot = theme.split_v(column, 0.3, 0.45, 0.25, gap=L.gap // 2)
-    words(p, title, item.text("title", v.lang), "head", theme.HEADER, bold=True, valign="top")
-    words(p, body, item.text("body", v.lang), "body", theme.INK, valign="top")
-    words(p, foot, caption, "small", theme.MUTED, bold=True, valign="bottom")
+    stack(p, column, [(item.text("title", v.lang), "head", theme.HEADER, True),
+                      (item.text("body", v.lang), "body", theme.INK, False), (caption, "small", theme.MUTED, True)],
+          foot=True)
 
 
 def draw_picture(p: Painter, rect: pygame.Rect, picture: pygame.Surface) -> None:
