@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what is missing first (scripts/bootstrap.sh).
-.PHONY: demo test bench bootstrap clean screenshots
+.PHONY: demo test bench bootstrap clean screenshots image
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -31,6 +31,12 @@ screenshots: bootstrap
 		.venv/bin/kiosk screenshot --state $$state --lang zh --size 1920x1080 \
 			--out docs/screenshots/$$state-zh-landscape.png || exit 1; \
 	done
+
+# The bookcase's SD card image (docs/operators.md): build/image/citybook-<version>-arm64.img, .img.xz, .bmap,
+# .manifest. Needs root; the Debian tree is cached in /var/cache/citybook-image.
+image:
+	@scripts/bootstrap.sh --image
+	systemd/image/build.sh
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

@@ -14,6 +14,17 @@ APT_PACKAGES=(
   ffmpeg                                      # scripts/make-demo-content.sh encodes the demo video clips
   postgresql                                  # the gateway's shared journal: its tests start their own server
 )
+# Only for the SD image (`make image`, the boot test; `bootstrap.sh --image`): a laptop's `make test` goes without.
+IMAGE_APT_PACKAGES=(
+  mmdebstrap arch-test                        # the arm64 Debian tree
+  qemu-user-static binfmt-support             # arm64 programs (dpkg, pip, pyscard's compiler) run under emulation
+  dosfstools mtools e2fsprogs fdisk           # mkfs.vfat + mcopy, mkfs.ext4 -d, sfdisk: no loop devices, no mounts
+  bmap-tools xz-utils                         # the .bmap and .img.xz
+  qemu-system-arm ipxe-qemu                   # the boot test: qemu-system-aarch64 -M virt
+)
+if [[ ${1:-} == --image || ${CITYBOOK_IMAGE_TOOLS:-} == 1 ]]; then
+  APT_PACKAGES+=("${IMAGE_APT_PACKAGES[@]}")
+fi
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
