@@ -3,7 +3,12 @@
 The screen's thread calls it (docs/design.md §3: a search never waits for the core loop, nor writes). Answers
 come in this order: titles on this bookcase's shelves first, then titles other bookcases hold, nearest first,
 then titles no bookcase holds (the catalogue knows them: the screen offers to reserve them). Within each, a
-match from the start of the title or of an author's name comes before a match inside the title.
+title (or author) whose whole key is what was typed comes first ("hlm": 《红楼梦》 before 《红楼梦魇》), then a
+match from the start of the title or of an author's name, then a match inside the title.
+
+This bookcase's own titles (a few hundred) are matched in memory against their keys, worked out once per
+title: asking the FTS index for "these 500 rowids that match" made SQLite run the prefix query once per rowid
+(a second for "xian"). The titles elsewhere are asked of the index, each kind of match in one query.
 
 Calling the finder with a text (``finder(text)``) answers as the Find page did before the index: rows of this
 bookcase's items, else of the fleet's (kiosk.store.ledger.Store.find and where_else), for older callers.
@@ -16,12 +21,13 @@ import re
 import sqlite3
 import threading
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from kiosk.search import isbn as isbns
 from kiosk.search.classes import CLASSES
-from kiosk.search.index import title_key
+from kiosk.search.index import title_key, tokens
 from kiosk.search.pinyin import query_form
 from kiosk.search.results import Answer, Book, Place
 from kiosk.store.ledger import Store
@@ -30,10 +36,20 @@ LOGGER = logging.getLogger(__name__)
 
 LIMIT = 24                 # books in one answer
 PLACES = 3                 # other bookcases named for a title
+NEAR_PEERS = 32            # the nearest bookcases whose holdings are read first for a title's places
 NEW_DAYS = 30              # "new here": on these shelves for at most this long
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 CHILDREN_SQL = "(t.clc GLOB 'I287*' OR t.clc GLOB 'Z228*' OR t.clc GLOB 'I[1-7][0-9][0-9].8*')"
 AWAY_ORDER = "t.holders = 0, t.nearest_m IS NULL, t.nearest_m, length(t.title), t.title"
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A title on these shelves and its keys, each text " k1 k2 " (a key starts after a space and ends before
+    one); ``source``: the (title, author, ISBN) they were worked out from."""
+    source: tuple[str, str, str]
+    head: str
+    rest: str
 
 
 def class_sql(code: str) -> tuple[str, tuple]:
@@ -59,7 +75,10 @@ class Finder:
         self._lock = threading.Lock()
         self._version: int | None = None
         self._here: dict[int, dict[int, int]] = {}
+        self._keys: dict[int, Keyed] = {}               # this bookcase's titles and their keys
         self._peers: dict[str, tuple[str, str, float | None]] = {}
+        self._order: list[str] = []                     # the other bookcases, nearest first
+        self._rank: dict[str, int] = {}
 
     # --- the connection --------------------------------------------------------------------------------
 
@@ -71,10 +90,20 @@ class Finder:
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:          # another connection (the core loop) committed: read again
             self._here = self._load_here(conn)
+            self._keys = self._load_keys(conn, self._here, self._keys)
             self._peers = {b: (name or b, address or "", d) for b, name, address, d in conn.execute(
                 "SELECT bookcase, name, address, distance_m FROM peers")}
+            self._order = sorted(self._peers, key=lambda b: (self._peers[b][2] is None, self._peers[b][2] or 0.0,
+                                                             self._peers[b][0]))
+            self._rank = {b: n for n, b in enumerate(self._order)}
             self._version = version
         return conn
+
+    def warm(self) -> None:
+        """Read what the finder keeps in memory (this bookcase's titles and their keys; the other bookcases)
+        now: the Find page calls it when it opens, so the patron's first key does not wait for it."""
+        with self._lock:
+            self._db()
 
     def close(self) -> None:
         with self._lock:
@@ -96,6 +125,26 @@ class Finder:
                 here[title_id][door] = here[title_id].get(door, 0) + 1
         return dict(here)
 
+    @staticmethod
+    def _load_keys(conn: sqlite3.Connection, here: dict[int, dict[int, int]], known: dict[int, Keyed]
+                   ) -> dict[int, Keyed]:
+        """The keys of this bookcase's titles, as the index has them (kiosk.search.index.tokens); a title
+        already worked out keeps its keys unless its author or ISBN changed."""
+        out: dict[int, Keyed] = {}
+        ids = list(here)
+        for i in range(0, len(ids), 400):
+            chunk = ids[i:i + 400]
+            for title_id, title, author, isbn in conn.execute(
+                    f"SELECT id, title, author, isbn FROM search_titles WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk):
+                old = known.get(title_id)
+                if old is not None and old.source == (title, author, isbn):
+                    out[title_id] = old
+                    continue
+                head, rest = tokens(title, author, isbn)
+                out[title_id] = Keyed((title, author, isbn), f" {head} ", f" {rest} ")
+        return out
+
     # --- what the screen asks ----------------------------------------------------------------------------
 
     def __call__(self, text: str) -> list[dict]:
@@ -113,22 +162,39 @@ class Finder:
             q = query_form(text)
             if not q:
                 return Answer(text)
-            match = f'"{q}"*'
-            here = self._here
-            mine: list[int] = []
-            for table in ("search_head", "search_rest"):
-                found = _matching(conn, table, match, list(here))
-                mine += sorted((i for i in found if i not in mine), key=lambda i: -sum(here[i].values()))
-            ids = list(mine)
-            for table in ("search_head", "search_rest"):
-                if len(ids) > limit:
-                    break
-                taken = set(ids)
-                rows = conn.execute(
-                    f"SELECT t.id FROM {table} f JOIN search_titles t ON t.id = f.rowid WHERE {table} MATCH ? "
-                    f"ORDER BY {AWAY_ORDER} LIMIT ?", (match, limit + 1 + len(taken))).fetchall()
-                ids += [i for (i,) in rows if i not in taken][:limit + 1 - len(ids)]
-            return self._answer(conn, text, ids, limit)
+            mine = self._mine(q)
+            return self._answer(conn, text, mine + self._away(conn, q, limit + 1, set(mine)), limit)
+
+    def _mine(self, q: str) -> list[int]:
+        """This bookcase's titles matching ``q``: whole key, then from the start, then inside; most copies first."""
+        tiers: tuple[list[int], list[int], list[int]] = ([], [], [])
+        whole, start = f" {q} ", f" {q}"
+        for title_id, k in self._keys.items():
+            if whole in k.head:
+                tiers[0].append(title_id)
+            elif start in k.head:
+                tiers[1].append(title_id)
+            elif start in k.rest:
+                tiers[2].append(title_id)
+        here, keys = self._here, self._keys
+        return [i for tier in tiers for i in sorted(tier, key=lambda i: (-sum(here[i].values()),
+                                                                         len(keys[i].source[0]), keys[i].source[0]))]
+
+    @staticmethod
+    def _away(conn: sqlite3.Connection, q: str, limit: int, taken: set[int]) -> list[int]:
+        """Titles matching ``q`` other than those ``taken`` (found here), each kind of match nearest first."""
+        ids: list[int] = []
+        for table, match in (("search_head", f'"{q}"'), ("search_head", f'"{q}"*'), ("search_rest", f'"{q}"*')):
+            rows = conn.execute(
+                f"SELECT t.id FROM {table} f JOIN search_titles t ON t.id = f.rowid WHERE {table} MATCH ? "
+                f"ORDER BY {AWAY_ORDER} LIMIT ?", (match, limit + len(taken))).fetchall()
+            for (i,) in rows:
+                if i not in taken and len(ids) < limit:
+                    ids.append(i)
+                    taken.add(i)
+            if len(ids) >= limit:
+                break
+        return ids
 
     def title(self, title: str) -> Answer:
         """One title by name (a recommendation tapped): its answer, or none."""
@@ -240,24 +306,50 @@ class Finder:
         marks = ",".join("?" * len(ids))
         rows = {r[0]: r for r in conn.execute(f"SELECT id, title, author, isbn, clc, holders FROM search_titles "
                                               f"WHERE id IN ({marks})", ids)}
-        held: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        for title_id, bookcase, door in conn.execute(f"SELECT title_id, bookcase, door FROM remote_holdings "
-                                                     f"WHERE title_id IN ({marks})", ids):
-            held[title_id][bookcase].append(door)
+        held = self._places(conn, ids, {i: r[5] for i, r in rows.items()})
         books = []
         for title_id in ids:
             if title_id not in rows:
                 continue
             _, title, author, isbn, clc, holders = rows[title_id]
-            places = []
-            for bookcase, doors in held[title_id].items():
-                name, address, distance = self._peers.get(bookcase, (bookcase, "", None))
-                places.append(Place(bookcase, name, address, distance, tuple(sorted({d for d in doors if d})),
-                                    len(doors)))
-            places.sort(key=lambda p: (p.distance_m is None, p.distance_m or 0.0, p.name))
             here = tuple(sorted(self._here.get(title_id, {}).items()))
-            books.append(Book(title, author, isbn, clc, here, tuple(places[:PLACES]), len(places)))
+            books.append(Book(title, author, isbn, clc, here, held.get(title_id, ()), holders))
         return Answer(query, tuple(books), kind=kind, shelf=shelf, more=more)
+
+    def _places(self, conn: sqlite3.Connection, ids: list[int], holders: dict[int, int]
+                ) -> dict[int, tuple[Place, ...]]:
+        """The nearest few bookcases that hold each title, with their doors and copies.
+
+        A popular title has thousands of copies in the fleet, each a row to read by the title's index: 30 ms for
+        a page of answers. The nearest NEAR_PEERS bookcases' rows lie together (by bookcase), so they are read
+        first; only a title that fewer of them hold than PLACES is read from all its copies (a rare title, with
+        few of them)."""
+        rank = self._rank
+        found: dict[int, dict[str, tuple[int, str]]] = defaultdict(dict)
+        near = self._order[:NEAR_PEERS]
+        if near:
+            for title_id, bookcase, copies, doors in conn.execute(
+                    f"SELECT title_id, bookcase, COUNT(*), group_concat(DISTINCT door) FROM remote_holdings "
+                    f"WHERE bookcase IN ({','.join('?' * len(near))}) AND +title_id IN ({','.join('?' * len(ids))}) "
+                    f"GROUP BY title_id, bookcase", (*near, *ids)):
+                found[title_id][bookcase] = (copies, doors)
+        lacking = [i for i in ids if len(found[i]) < min(PLACES, holders.get(i, 0))]
+        if lacking:
+            for title_id, bookcase, copies, doors in conn.execute(
+                    f"SELECT title_id, bookcase, COUNT(*), group_concat(DISTINCT door) FROM remote_holdings "
+                    f"WHERE title_id IN ({','.join('?' * len(lacking))}) GROUP BY title_id, bookcase", lacking):
+                found[title_id][bookcase] = (copies, doors)
+        out: dict[int, tuple[Place, ...]] = {}
+        for title_id, where in found.items():
+            places = []
+            for bookcase in sorted(where, key=lambda b: rank.get(b, len(rank)))[:PLACES]:
+                copies, doors = where[bookcase]
+                name, address, distance = self._peers.get(bookcase, (bookcase, "", None))
+                places.append(Place(bookcase, name, address, distance,
+                                    tuple(sorted({int(d) for d in str(doors or "").split(",") if d and int(d)})),
+                                    copies))
+            out[title_id] = tuple(places)
+        return out
 
 
 def _matching(conn: sqlite3.Connection, table: str, match: str, among: list[int]) -> list[int]:

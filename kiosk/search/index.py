@@ -162,8 +162,14 @@ def titles_of(conn: sqlite3.Connection, bookcase: str) -> set[int]:
 
 def holdings_changed(conn: sqlite3.Connection, msg: dict, before: set[int]) -> int:
     """After another bookcase's holdings message replaced its rows: tie its items to titles (adding new
-    titles with their keys), note its place and distance, and recount who holds each title it gained or lost.
-    Returns how many titles were recounted."""
+    titles with their keys), note its place and distance, and count who holds each title it gained or lost.
+    Returns how many titles were counted again.
+
+    The counts change by one bookcase at a time (``before`` and after are sets of titles, so copies count
+    once): a gained title is held by one bookcase more and may have a nearer holder, a lost one by one fewer.
+    Only a title whose nearest holder was this bookcase, and that lost it or saw it move away, is looked up
+    again in the fleet's items: recounting every title of the message read every copy of its popular titles
+    across the fleet (a third of a second for 500 books among 250,000)."""
     bookcase = msg["bookcase"]
     items = msg["items"]
     untitled = [i["item"] for i in items if not title_key(i.get("title"))]
@@ -176,15 +182,21 @@ def holdings_changed(conn: sqlite3.Connection, msg: dict, before: set[int]) -> i
     ids = ensure_titles(conn, books)
     conn.executemany("UPDATE remote_holdings SET title_id = ? WHERE bookcase = ? AND item_id = ?",
                      [(ids[title_key(b["title"])], bookcase, b["item"]) for b in books if title_key(b["title"])])
-    moved = _place_peer(conn, bookcase, msg)
+    old, new, moved = _place_peer(conn, bookcase, msg)
     after = set(ids.values())
-    changed = before | after if moved else before ^ after
-    update_holders(conn, changed)
-    return len(changed)
+    gained, lost = after - before, before - after
+    kept = before & after if moved else set()
+    _update(conn, "holders = holders + 1", gained)
+    _update(conn, "holders = holders - 1", lost)
+    if old is not None:            # this bookcase was the nearest holder: which is now?
+        _nearest(conn, _ids_where(conn, lost | kept, "nearest_m = ?", old))
+    if new is not None:
+        _update(conn, "nearest_m = MIN(COALESCE(nearest_m, ?1), ?1)", gained | kept, new)
+    return len(gained | lost | kept)
 
 
-def _place_peer(conn: sqlite3.Connection, bookcase: str, msg: dict) -> bool:
-    """Record the bookcase's place from its message; True if its distance from here changed."""
+def _place_peer(conn: sqlite3.Connection, bookcase: str, msg: dict) -> tuple[float | None, float | None, bool]:
+    """Record the bookcase's place from its message: (distance from here before, after, whether it changed)."""
     lat, lon = msg.get("latitude"), msg.get("longitude")
     if lat is None or lon is None:
         lat = lon = None
@@ -193,20 +205,49 @@ def _place_peer(conn: sqlite3.Connection, bookcase: str, msg: dict) -> bool:
     row = conn.execute("SELECT distance_m FROM peers WHERE bookcase = ?", (bookcase,)).fetchone()
     conn.execute("UPDATE peers SET latitude = ?, longitude = ?, address = ?, distance_m = ? WHERE bookcase = ?",
                  (lat, lon, msg.get("address") or None, distance, bookcase))
-    return row is None or row[0] != distance
+    old = row[0] if row else None
+    return old, distance, old != distance
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[tuple[list[int], str]]:
+    ids = sorted(set(ids))
+    for i in range(0, len(ids), CHUNK):
+        chunk = ids[i:i + CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def _update(conn: sqlite3.Connection, assign: str, title_ids: Iterable[int], value: object = None) -> None:
+    """``UPDATE search_titles SET <assign>`` for these titles; ``?1`` in ``assign`` is ``value``."""
+    for chunk, _marks in _chunks(title_ids):
+        marks = ",".join(f"?{n}" for n in range(2, len(chunk) + 2))
+        conn.execute(f"UPDATE search_titles SET {assign} WHERE id IN ({marks})", (value, *chunk))
+
+
+def _ids_where(conn: sqlite3.Connection, title_ids: Iterable[int], where: str, value: object) -> list[int]:
+    out: list[int] = []
+    for chunk, marks in _chunks(title_ids):
+        out += [i for (i,) in conn.execute(f"SELECT id FROM search_titles WHERE {where} AND id IN ({marks})",
+                                           (value, *chunk))]
+    return out
+
+
+def _nearest(conn: sqlite3.Connection, title_ids: Iterable[int]) -> None:
+    """Look up again how far the nearest bookcase holding each title is (from every copy in the fleet)."""
+    for chunk, marks in _chunks(title_ids):
+        found = dict(conn.execute(f"SELECT h.title_id, MIN(p.distance_m) FROM remote_holdings h JOIN peers p "
+                                  f"ON p.bookcase = h.bookcase WHERE h.title_id IN ({marks}) GROUP BY h.title_id",
+                                  chunk).fetchall())
+        conn.executemany("UPDATE search_titles SET nearest_m = ? WHERE id = ?", [(found.get(i), i) for i in chunk])
 
 
 def update_holders(conn: sqlite3.Connection, title_ids: Iterable[int]) -> None:
-    """Recount how many other bookcases hold each title and how far the nearest is."""
-    ids = sorted(set(title_ids))
-    for i in range(0, len(ids), CHUNK):
-        chunk = ids[i:i + CHUNK]
-        conn.execute(
-            "UPDATE search_titles SET "
-            "holders = (SELECT COUNT(DISTINCT h.bookcase) FROM remote_holdings h WHERE h.title_id = search_titles.id), "
-            "nearest_m = (SELECT MIN(p.distance_m) FROM remote_holdings h JOIN peers p ON p.bookcase = h.bookcase "
-            "WHERE h.title_id = search_titles.id) "
-            f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+    """Count from the fleet's items how many other bookcases hold each title and how far the nearest is."""
+    for chunk, marks in _chunks(title_ids):
+        found = {t: (n, d) for t, n, d in conn.execute(
+            f"SELECT h.title_id, COUNT(DISTINCT h.bookcase), MIN(p.distance_m) FROM remote_holdings h "
+            f"LEFT JOIN peers p ON p.bookcase = h.bookcase WHERE h.title_id IN ({marks}) GROUP BY h.title_id", chunk)}
+        conn.executemany("UPDATE search_titles SET holders = ?, nearest_m = ? WHERE id = ?",
+                         [(*found.get(i, (0, None)), i) for i in chunk])
 
 
 # --- where this bookcase stands ----------------------------------------------------------------------------
@@ -231,8 +272,7 @@ def set_home(conn: sqlite3.Connection, latitude: float | None, longitude: float 
         distance = haversine_m(latitude, longitude, lat, lon) if value and lat is not None and lon is not None \
             else None
         conn.execute("UPDATE peers SET distance_m = ? WHERE bookcase = ?", (distance, bookcase))
-    conn.execute("UPDATE search_titles SET nearest_m = (SELECT MIN(p.distance_m) FROM remote_holdings h JOIN peers p "
-                 "ON p.bookcase = h.bookcase WHERE h.title_id = search_titles.id) WHERE holders > 0")
+    _nearest(conn, [i for (i,) in conn.execute("SELECT id FROM search_titles WHERE holders > 0")])
     LOGGER.info("find a book: this bookcase stands at %s; distances to the other bookcases worked out again",
                 value or "an unknown place")
     return True

@@ -48,7 +48,8 @@ def _store(tmp_path, catalogue=CATALOGUE) -> Store:
 def _holdings(store: Store, bookcase: str, place: tuple, titles: list, ts: str = "2026-11-01T10:00:00+08:00"):
     lat, lon, name, address = place
     msg = {"v": 1, "id": "6f1c0e3a-0000-4000-8000-000000000001", "bookcase": bookcase, "ts": ts, "type": "holdings",
-           "name": f"闵行区图书馆城市书柜 · {name}", "latitude": lat, "longitude": lon, "address": address,
+           "name": f"闵行区图书馆城市书柜 · {name}", "address": address,
+           **({"latitude": lat, "longitude": lon} if lat is not None else {}),        # a bookcase not placed yet
            "items": [{"item": f"{bookcase}-{n}", "door": 1 + n % 4,
                       **({"title": t} if isinstance(t, str) else {"title": t[0], "clc": t[1]})}
                      for n, t in enumerate(titles)]}
@@ -245,6 +246,120 @@ def test_holdings_carry_author_isbn_and_class_and_the_migration_indexes_what_was
     finder = Finder(tmp_path / "kiosk.sqlite3", "MH-0001")
     try:
         assert _titles(finder, "fanhua") == ["繁花"] and _titles(finder, "jyc") == ["繁花"]
+    finally:
+        finder.close()
+        store.close()
+
+
+@pytest.fixture
+def here(tmp_path):
+    """The finder of a bookcase whose shelves hold every title of CATALOGUE (one door each, round the doors)."""
+    store = _store(tmp_path)
+    store.place_holdings(1, [(f"U{n}", f"MH2020{n:04d}") for n in range(len(CATALOGUE))])
+    f = Finder(tmp_path / "kiosk.sqlite3", "MH-0001")
+    yield f
+    f.close()
+    store.close()
+
+
+@pytest.mark.parametrize("typed, title", [
+    ("gk1978", "高考1978"), ("gaok", "高考1978"), ("1978", "高考1978"), ("hlm", "红楼梦"), ("lm", "红楼梦"),
+    ("cq", "重庆森林"), ("casesc", "长安十二时辰"), ("mby", "长安十二时辰"), ("yinhang", "银行"), ("hang", "银行"),
+    ("fjs", "我心归处是敦煌"), ("gcf", "我心归处是敦煌"), ("nuli", "思君令人老，努力加餐饭"), ("minhang", "上海闵行红色地图"),
+    ("dkmg", "DK蘑菇大百科"), ("mogu", "DK蘑菇大百科"), ("zengguofan", "曾国藩传"), ("pythonbc", "Python编程：从入门到实践"),
+    ("978702", "红楼梦"), ("yh", "活着"),
+])
+def test_titles_on_these_shelves_are_matched_as_the_index_matches_them(here, typed, title):
+    """This bookcase's own titles are matched in the finder's memory, not by the FTS index: the same keys."""
+    books = here.search(typed).books
+    assert title in [b.title for b in books]
+    assert all(b.here for b in books), "every title is on these shelves"
+
+
+@pytest.mark.parametrize("typed, title", [("zhongqing", "重庆森林"), ("yinxing", "银行"), ("cengguofan", "曾国藩传"),
+                                          ("gkao", "高考1978")])
+def test_the_wrong_reading_finds_nothing_on_these_shelves_either(here, typed, title):
+    assert title not in _titles(here, typed)
+
+
+def test_a_title_whose_whole_key_was_typed_comes_first(tmp_path):
+    """"sj" is the whole of 《史记》 and 《诗经》 and the start of many other titles, held nearer or in more copies:
+    a patron who typed a whole title should not have to page through titles that only begin like it. Here still
+    comes first, then the other bookcases, then nowhere."""
+    store = _store(tmp_path, [("诗经", "", "", "I222.2"), ("时间简史", "霍金", "", "P159"), ("世界简史", "", "", "K10"),
+                              ("数据结构", "", "", "TP311.12"), ("手机摄影", "", "", "J41"), ("史记", "司马迁", "", "K204.2"),
+                              ("时间简史", "霍金", "", "P159")])
+    store.place_holdings(1, [("U1", "MH20200001"), ("U2", "MH20200006"), ("U3", "MH20200005")])
+    _holdings(store, "MH-0115", FAR, ["诗经"])
+    _holdings(store, "MH-0102", NEAR, ["世界简史", "数据结构"])
+    finder = Finder(tmp_path / "kiosk.sqlite3", "MH-0001")
+    try:
+        assert _titles(finder, "sj") == ["史记", "时间简史", "诗经", "世界简史", "数据结构", "手机摄影"]
+        assert _titles(finder, "sjjs") == ["时间简史", "世界简史"]
+        assert _titles(finder, "smq") == ["史记"]                                  # its author, whole
+    finally:
+        finder.close()
+        store.close()
+
+
+def _full_count(conn) -> dict[int, tuple[int, float | None]]:
+    counted = {t: (n, d) for t, n, d in conn.execute(
+        "SELECT h.title_id, COUNT(DISTINCT h.bookcase), MIN(p.distance_m) FROM remote_holdings h "
+        "LEFT JOIN peers p ON p.bookcase = h.bookcase WHERE h.title_id IS NOT NULL GROUP BY h.title_id")}
+    return {i: counted.get(i, (0, None)) for (i,) in conn.execute("SELECT id FROM search_titles")}
+
+
+def test_holders_and_the_nearest_stay_true_as_bookcases_gain_lose_and_move(tmp_path):
+    """The index counts holders one bookcase at a time (not from every copy in the fleet): after any run of
+    messages — titles gained and lost, copies added, a bookcase moving or not saying where it is, this bookcase
+    moving — each title's count and nearest distance are what counting the fleet's items says."""
+    import random
+    store = _store(tmp_path)
+    rng = random.Random(7)
+    titles = [t for t, *_ in CATALOGUE] + [f"新书{n}" for n in range(30)]
+    places = {f"MH-01{n:02d}": (31.0 + rng.random() * 0.25, 121.25 + rng.random() * 0.3) for n in range(8)}
+    conn = store.db.conn
+    checked = 0
+    for step in range(120):
+        bookcase = rng.choice(list(places))
+        if rng.random() < 0.15:                                       # the bookcase was moved
+            places[bookcase] = (31.0 + rng.random() * 0.25, 121.25 + rng.random() * 0.3)
+        lat, lon = places[bookcase]
+        place = (None, None, "某社区", "") if rng.random() < 0.1 else (lat, lon, "某社区", "某路 1 号")
+        held = rng.choices(titles, k=rng.randint(0, 12))              # copies: a title may come twice
+        ts = (datetime(2026, 11, 1, 10) + timedelta(minutes=step)).isoformat() + "+08:00"
+        _holdings(store, bookcase, place, held, ts=ts)
+        if step == 60:
+            with transaction(store.db) as c:
+                index.set_home(c, 31.05, 121.50)
+        expected = _full_count(conn)
+        actual = {i: (n, d) for i, n, d in conn.execute("SELECT id, holders, nearest_m FROM search_titles")}
+        assert actual == expected, f"after message {step} from {bookcase}"
+        checked += sum(1 for n, _ in expected.values() if n > 1)
+    assert checked > 100, "titles held by several bookcases at once were checked"
+    store.close()
+
+
+def test_the_nearest_three_bookcases_of_a_title_among_forty(tmp_path):
+    """A title's places: the three nearest bookcases that hold it, with their doors and copies, whether they are
+    among the nearest bookcases (read first) or far beyond them."""
+    from kiosk.search.finder import NEAR_PEERS
+    store = _store(tmp_path)
+    n_peers = NEAR_PEERS + 8
+    for n in range(n_peers):                       # MH-0200 nearest, then one every 300 m to the north
+        items = ["活着", "活着"] + (["红楼梦"] if n >= n_peers - 4 else []) + (["草房子"] if n in (5, n_peers - 1) else [])
+        _holdings(store, f"MH-02{n:02d}", (HOME[0] + 0.0027 * (n + 1), HOME[1], f"社区{n}", f"某路 {n} 号"), items)
+    finder = Finder(tmp_path / "kiosk.sqlite3", "MH-0001")
+    try:
+        (alive,) = finder.search("huozhe").books
+        assert [p.bookcase for p in alive.places] == ["MH-0200", "MH-0201", "MH-0202"] and alive.elsewhere == n_peers
+        assert alive.places[0].copies == 2 and alive.places[0].doors == (1, 2)
+        assert 250 < alive.places[0].distance_m < 350 and alive.places[0].address == "某路 0 号"
+        (dream,) = finder.search("hlm").books
+        assert [p.bookcase for p in dream.places] == [f"MH-02{n:02d}" for n in range(n_peers - 4, n_peers - 1)]
+        assert dream.elsewhere == 4 and dream.places[0].doors == (3,)
+        (straw,) = finder.search("cfz").books
+        assert [p.bookcase for p in straw.places] == ["MH-0205", f"MH-02{n_peers - 1:02d}"]
     finally:
         finder.close()
         store.close()

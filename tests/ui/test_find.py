@@ -125,3 +125,16 @@ def test_a_scanned_isbn_opens_its_book_and_a_reader_card_still_signs_in(case, fo
     finally:
         ui.close()
     assert [e for e in post.events if isinstance(e, ev.CardPresented)] == [ev.CardPresented(ADULT)]
+
+
+def test_the_finder_reads_this_bookcases_titles_as_the_page_opens_not_on_the_first_key(case, fonts):
+    finder = case.app.find
+    assert finder._store is None, "nothing asked the finder before the page opened"
+    ui = _find_page(case, fonts, Recorder(case.app.post))
+    try:
+        assert ui.finding.query == "" and ui.found is None
+        titles = {r["title"] for r in case.view.find("")}
+        assert len(finder._keys) == len(titles) > 0                 # every title on these shelves, with its keys
+        assert {k.source[0] for k in finder._keys.values()} == titles
+    finally:
+        ui.close()

@@ -93,9 +93,30 @@ class FindState:
         self.reserve_url = reserve_url
         self.finder = None
         self.connect(finder)
-        self.open = False                  # the page is on the screen: scans come here
+        self._open = False
         self._scans: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.reset()
+
+    @property
+    def open(self) -> bool:
+        """The page is on the screen: scans come here."""
+        return self._open
+
+    @open.setter
+    def open(self, value: bool) -> None:
+        if value and not self._open:
+            self._warm()
+        self._open = value
+
+    def _warm(self) -> None:
+        """The page opens: let the finder read what it keeps in memory now, not on the patron's first key."""
+        warm = getattr(self.finder, "warm", None)
+        if warm is None:
+            return
+        try:
+            warm()
+        except Exception:
+            LOGGER.exception("find a book: the finder could not get ready; the first search will try again")
 
     def connect(self, finder: object | None) -> None:
         if finder is not None and not hasattr(finder, "search"):
