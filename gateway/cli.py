@@ -24,6 +24,8 @@ EXAMPLES = """examples:
   citybook-gateway review list --config gateway.toml
   citybook-gateway review retry --config gateway.toml 3f2a9c1e --note "item record fixed"
   citybook-gateway review resolve --config gateway.toml 3f2a9c1e --note "lent at the desk by hand"
+  citybook-gateway user add --config gateway.toml --role operator zhang   (asks for the password twice)
+  citybook-gateway console --config gateway.toml      (the operators' console alone, beside a running gateway)
 """
 
 
@@ -73,6 +75,26 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--note", default="", required=name == "resolve", help="what was done")
         p.add_argument("--by", default=_who(), help="who does it (default: %(default)s)")
 
+    console = sub.add_parser("console", help="run the operators' console alone (the gateway's `run` serves it "
+                                            "too when [console] listen is set)")
+    console.add_argument("--config", required=True, type=Path)
+    console.add_argument("--listen", help="HOST:PORT (default: [console] listen, else 127.0.0.1:8080)")
+    console.add_argument("-v", "--verbose", action="store_true")
+
+    user = sub.add_parser("user", help="the console's staff accounts")
+    usub = user.add_subparsers(dest="user_command", required=True)
+    uadd = usub.add_parser("add", help="add an account, or change its password and role")
+    uadd.add_argument("--config", required=True, type=Path)
+    uadd.add_argument("name")
+    uadd.add_argument("--role", choices=["viewer", "operator"], default="viewer",
+                      help="viewer: looks; operator: also acknowledges alarms and works the review queue")
+    uadd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    ulist = usub.add_parser("list", help="the accounts and their roles (never a password)")
+    ulist.add_argument("--config", required=True, type=Path)
+    urm = usub.add_parser("remove", help="remove an account (its sessions end)")
+    urm.add_argument("--config", required=True, type=Path)
+    urm.add_argument("name")
+
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -107,8 +129,78 @@ def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     gateway = Gateway(cfg)
-    gateway.run(stop)
+    console = None
+    if cfg.console.listen:
+        from gateway.console import ConsoleServer
+        console = ConsoleServer(cfg, gateway.journal)
+        console.start()
+    try:
+        gateway.run(stop)
+    finally:
+        if console is not None:
+            console.stop()
     return 0
+
+
+def _console(args: argparse.Namespace) -> int:
+    _setup_logging(args.verbose)
+    from dataclasses import replace
+
+    from gateway.console import ConsoleServer
+    cfg = load_gateway_config(args.config)
+    listen = args.listen or cfg.console.listen or "127.0.0.1:8080"
+    cfg = replace(cfg, console=replace(cfg.console, listen=listen))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    journal = open_journal(cfg.journal)
+    server = ConsoleServer(cfg, journal)
+    try:
+        server.start()
+        print(f"the operators' console: {server.url}", flush=True)
+        stop.wait()
+    finally:
+        server.stop()
+        journal.close()
+    return 0
+
+
+def _user(args: argparse.Namespace) -> int:
+    from gateway.console.auth import hash_password
+    cfg = load_gateway_config(args.config)
+    journal = open_journal(cfg.journal)
+    try:
+        if args.user_command == "list":
+            users = journal.users()
+            print(f"{len(users)} console account(s)")
+            for u in users:
+                off = " (disabled)" if u["disabled"] else ""
+                print(f"  {u['name']}: {u['role']}{off}, since {u['created_at'][:10]}")
+            return 0
+        if args.user_command == "remove":
+            if not journal.user_remove(args.name):
+                print(f"error: no console account {args.name!r}", file=sys.stderr)
+                return 1
+            journal.audit(_who(), "user remove", args.name)
+            print(f"account {args.name} removed")
+            return 0
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"password for {args.name}: ")
+            if getpass.getpass("the same password again: ") != password:
+                print("error: the two passwords differ; nothing changed", file=sys.stderr)
+                return 2
+        try:
+            changed = journal.user_set(args.name, hash_password(password), args.role)
+        except ValueError as exc:
+            print(f"error: {exc}; nothing changed", file=sys.stderr)
+            return 2
+        journal.audit(_who(), "user changed" if changed else "user added", args.name, args.role)
+        print(f"account {args.name} ({args.role}) {'changed: new password' if changed else 'added'}")
+        return 0
+    finally:
+        journal.close()
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -212,4 +304,5 @@ def _review(args: argparse.Namespace) -> int:
         journal.close()
 
 
-COMMANDS = {"run": _run, "check-config": _check_config, "status": _status, "patrons": _patrons, "review": _review}
+COMMANDS = {"run": _run, "check-config": _check_config, "status": _status, "patrons": _patrons, "review": _review,
+            "console": _console, "user": _user}

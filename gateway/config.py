@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kiosk.config import ConfigError, MqttConfig, _Reader
 
@@ -81,6 +82,21 @@ class AcksConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """The operators' console (gateway.console): where it listens, how its sessions behave."""
+    listen: str = ""                     # "127.0.0.1:8080"; "" : no console in this process
+    secure_cookies: bool = True          # cookies only over HTTPS (the library's reverse proxy terminates TLS)
+    session_hours: float = 12.0          # a login lasts this long (a service-desk shift)
+    timezone: str = "Asia/Shanghai"      # "today" and the charts' days, in the library's time
+    login_attempts: int = 5              # wrong passwords per account or address in 5 minutes before a pause
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     path: Path
     library: str
@@ -91,6 +107,7 @@ class GatewayConfig:
     patrons: PatronsConfig
     order: OrderConfig = OrderConfig()
     acks: AcksConfig = AcksConfig()
+    console: ConsoleConfig = ConsoleConfig()
     state_interval_s: float = 30.0       # the retained state message, at least this often
 
 
@@ -135,7 +152,8 @@ class _GatewayReader(_Reader):
         return p if p.is_absolute() else Path(os.path.normpath(self.base / p))
 
     def config(self, data: dict) -> GatewayConfig:
-        self.unknown(data, "", {"library", "gateway", "mqtt", "ils", "journal", "patrons", "order", "acks"})
+        self.unknown(data, "", {"library", "gateway", "mqtt", "ils", "journal", "patrons", "order", "acks",
+                                "console"})
         library = self.value(data, "library", "", str)
         if not _ID.fullmatch(library):
             raise self.fail("library", f"{library!r} cannot be an MQTT topic level: letters, digits, '-', '_', '.'")
@@ -153,6 +171,7 @@ class _GatewayReader(_Reader):
             patrons=self.patrons(self.table(data, "patrons")),
             order=self.order(self.table(data, "order", required=False)),
             acks=self.acks(self.table(data, "acks", required=False)),
+            console=self.console(self.table(data, "console", required=False)),
             state_interval_s=self.value(gw, "state_interval_s", "gateway.", float, 30.0, low=1, high=3600))
 
     def gateway_mqtt(self, d: dict, library: str, gateway_id: str) -> MqttConfig:
@@ -283,6 +302,21 @@ class _GatewayReader(_Reader):
         return OrderConfig(hold_s=self.value(d, "hold_s", p, float, 60.0, low=0, high=86400),
                            lease_s=self.value(d, "lease_s", p, float, 120.0, low=5, high=86400))
 
+    def console(self, d: dict) -> ConsoleConfig:
+        p = "console."
+        self.unknown(d, p, {"listen", "secure_cookies", "session_hours", "timezone", "login_attempts"})
+        listen = self.value(d, "listen", p, str, "")
+        if listen and not re.fullmatch(r"[A-Za-z0-9_.:\[\]-]*:\d{1,5}", listen):
+            self.note(p + "listen", f"{listen!r} is not HOST:PORT, e.g. \"127.0.0.1:8080\"")
+        tz = self.value(d, "timezone", p, str, "Asia/Shanghai")
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.note(p + "timezone", f"{tz!r} is not a time zone name like 'Asia/Shanghai'")
+        return ConsoleConfig(listen=listen, secure_cookies=self.value(d, "secure_cookies", p, bool, True),
+                             session_hours=self.value(d, "session_hours", p, float, 12.0, low=0.1, high=24 * 30),
+                             timezone=tz, login_attempts=self.value(d, "login_attempts", p, int, 5, low=1, high=100))
+
     def acks(self, d: dict) -> AcksConfig:
         p = "acks."
         self.unknown(d, p, {"batch", "delay_ms"})
@@ -290,5 +324,5 @@ class _GatewayReader(_Reader):
                           delay_ms=self.value(d, "delay_ms", p, int, 100, low=0, high=60000))
 
 
-__all__ = ["AcksConfig", "ConfigError", "GatewayConfig", "IlsConfig", "JournalConfig", "OrderConfig",
+__all__ = ["AcksConfig", "ConfigError", "ConsoleConfig", "GatewayConfig", "IlsConfig", "JournalConfig", "OrderConfig",
            "PatronsConfig", "load_gateway_config"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gateway.config import JournalConfig
 from gateway.journal.backends import Backend, JournalError, PostgresBackend, SqliteBackend
+from gateway.journal.console import ConsoleJournal
 from gateway.journal.core import (DONE, PENDING, TRANSACTIONS, Claimed, Incoming, Neighbour, Outcome, Recorded,
                                   now_iso)
 from gateway.journal.migrations import migrate
@@ -15,8 +16,8 @@ from gateway.journal.patrons import ImportCounts, PatronJournal, PatronRow
 from gateway.journal.review import ReviewError, ReviewJournal
 
 
-class Journal(PatronJournal, ReviewJournal):
-    """The journal's whole interface (events, appliers' claims, patrons, review, acks, status)."""
+class Journal(PatronJournal, ReviewJournal, ConsoleJournal):
+    """The journal's whole interface (events, appliers' claims, patrons, review, acks, status, the console's)."""
 
 
 def open_journal(cfg: JournalConfig) -> Journal:

@@ -26,6 +26,10 @@ TRANSACTIONS = ("loan", "return")
 PENDING = ("received", "held", "sending")
 DONE = ("applied", "informational", "rejected", "refused")
 GAP, WAIT_LOAN, ILS_DOWN, RETRY = "gap", "loan", "ils", "retry"   # why an event is held
+# Events that need a person (the console's review queue, beside the ILS's rejections): tags the count was not
+# sure of, books gone after a forced door, things that are not library books, loans beyond a patron's limit.
+NEEDS_A_PERSON = frozenset({"uncertain_tag", "item_missing", "foreign_object"})
+ALARMS_FOR_REVIEW = frozenset({"over_limit", "taken_without_card"})
 SUPERSEDED = "superseded"
 WALK_LIMIT = 5000
 Calls = Sequence[tuple[str, "bool | None", "str | None", "str | None"]]   # (command, ok, screen message, error)
@@ -178,14 +182,16 @@ class JournalCore:
         except (ValueError, OverflowError, TypeError):
             ts_utc = "0000"
         payload = msg.payload.decode("utf-8", "replace") if refused else json.dumps(ev, ensure_ascii=False)
+        review = "open" if not refused and (ev["type"] in NEEDS_A_PERSON or (
+            ev["type"] == "alarm" and ev.get("alarm") in ALARMS_FOR_REVIEW)) else None
         cur = tx.execute(
             "INSERT INTO events (id, bookcase, seq, ts, ts_utc, type, item, patron, payload, state, reason, "
-            "received_at, received_epoch, received_by, done_at, done_epoch) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            "received_at, received_epoch, received_by, done_at, done_epoch, review) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (ev["id"], ev["bookcase"], ev["seq"], str(ev.get("ts", ""))[:40], ts_utc, str(ev.get("type", "?"))[:40],
              _text(ev.get("item")), _text(ev.get("patron")), payload[:100_000], state,
              (msg.reason + (f": {msg.detail}" if msg.detail else ""))[:500] if refused else None,
-             at, now, gateway, None if txn else at, None if txn else now))
+             at, now, gateway, None if txn else at, None if txn else now, review))
         if cur.rowcount == 0:
             tx.execute("UPDATE events SET duplicates = duplicates + 1 WHERE id = ?", (ev["id"],))
             return Recorded("duplicate", ev["id"])

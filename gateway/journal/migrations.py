@@ -61,7 +61,20 @@ CREATE TABLE gateways (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, heartbeat_
                        heartbeat_epoch {real} NOT NULL, version TEXT, info TEXT)
 """
 
-MIGRATIONS = [V1]
+V2_CONSOLE = """
+-- The operators' console: staff accounts (argon2 hashes), their sessions (the cookie's token is kept hashed),
+-- what each of them did, and who acknowledged which alarm.
+CREATE TABLE console_users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL,
+                            created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE console_sessions (token_hash TEXT PRIMARY KEY, name TEXT NOT NULL, csrf TEXT NOT NULL,
+                               created_epoch {real} NOT NULL, expires_epoch {real} NOT NULL);
+CREATE TABLE console_audit (n {serial}, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
+                            target TEXT, detail TEXT);
+CREATE TABLE alarm_acks (event_id TEXT PRIMARY KEY, who TEXT NOT NULL, at TEXT NOT NULL, note TEXT);
+CREATE INDEX events_alarms ON events (bookcase, type, received_epoch) WHERE type IN ('alarm', 'alarm_cleared')
+"""
+
+MIGRATIONS = [V1, V2_CONSOLE]
 
 
 def migrate(backend: Backend) -> int:

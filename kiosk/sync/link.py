@@ -79,7 +79,7 @@ class Link:
     """Keeps one bookcase connected to its broker. ``start()``, then ``publish``/``ack`` from the core loop."""
 
     def __init__(self, cfg: MqttConfig, subscriptions: Callable[[bool], list[tuple[str, SubscribeOptions]]],
-                 post: Callable[[SyncEvent], None], will: Callable[[], tuple[str, bytes]], name: str, *,
+                 post: Callable[[SyncEvent], None], will: Callable[[], tuple[str, bytes] | None], name: str, *,
                  every_retained: bool = False) -> None:
         """``subscriptions(every_retained)``: what to subscribe to on each connection; ``every_retained``
         asks for every retained message until one subscription has succeeded (see Topics.subscriptions)."""
@@ -186,8 +186,9 @@ class Link:
             if cfg.tls_cert:
                 context.load_cert_chain(str(cfg.tls_cert), str(cfg.tls_key))
             client.tls_set_context(context)
-        topic, payload = self.will()
-        client.will_set(topic, payload, qos=1, retain=True)
+        will = self.will()
+        if will is not None:                       # a read-only client (the operators' console) leaves none
+            client.will_set(will[0], will[1], qos=1, retain=True)
         client.max_inflight_messages_set(cfg.inflight + EXTRA_INFLIGHT)
         client.max_queued_messages_set(0)
         props = Properties(PacketTypes.CONNECT)

@@ -16,6 +16,7 @@ and optionally ``"url"`` (the content folder, http(s), ending in "/"); see ``che
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -24,6 +25,9 @@ import fastjsonschema
 from kiosk.ids import BOOKCASE_ID_PATTERN
 
 VERSION = 1
+# The largest integer every JSON reader keeps exactly (JavaScript's Number.MAX_SAFE_INTEGER); far beyond any
+# real sequence number or count, and within the 64-bit columns of SQLite and the gateway's PostgreSQL journal.
+MAX_INTEGER = 2 ** 53 - 1
 
 # Why an inbound message was refused: counter name -> what the operator reads.
 REASONS: dict[str, str] = {
@@ -47,7 +51,8 @@ _ITEM = {"type": "string", "minLength": 1, "maxLength": 64}
 _UID = {"type": "string", "pattern": "^[0-9A-F]{2,32}$"}
 _DOOR = {"type": "integer", "minimum": 1, "maximum": 255}
 _TEXT = {"type": "string", "maxLength": 500}
-_COUNT = {"type": "integer", "minimum": 0}
+_COUNT = {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER}
+_SEQ = {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}
 _DATE = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 # Where a bookcase stands (optional in state and holdings): WGS 84 degrees and a street address.
 _PLACE = {"latitude": {"type": "number", "minimum": -90, "maximum": 90},
@@ -58,8 +63,7 @@ def _null(schema: dict) -> dict:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-_ENVELOPE_PROPS = {"v": {"const": VERSION}, "id": _UUID, "bookcase": _BOOKCASE,
-                   "seq": {"type": "integer", "minimum": 1}, "ts": _TS}
+_ENVELOPE_PROPS = {"v": {"const": VERSION}, "id": _UUID, "bookcase": _BOOKCASE, "seq": _SEQ, "ts": _TS}
 _ENVELOPE = ("v", "id", "bookcase", "seq", "ts", "type")
 
 
@@ -95,6 +99,15 @@ EVENT_SCHEMAS: dict[str, dict] = {
     "refusal": _event("refusal", ("reason",), reason={"type": "string", "maxLength": 64}, patron=_null(_PATRON)),
 }
 
+# What a bookcase's kernel tells of its health (kiosk/health.py); each reading only where the kernel has it.
+_HEALTH = {"type": "object", "additionalProperties": False,
+           "properties": {"uptime_s": {"type": "integer", "minimum": 0},
+                          "temperature_c": {"type": "number", "minimum": -100, "maximum": 200},
+                          "disk_free_mb": {"type": "integer", "minimum": 0},
+                          "undervoltage": {"type": "boolean"}, "undervoltage_since_boot": {"type": "boolean"},
+                          "throttled": {"type": "boolean"}, "throttled_since_boot": {"type": "boolean"},
+                          "sd_errors": {"type": "integer", "minimum": 0}}}
+
 # The other messages: retained state and holdings per bookcase, and what the library's gateway sends.
 MESSAGE_SCHEMAS: dict[str, dict] = {
     "state": {
@@ -107,7 +120,12 @@ MESSAGE_SCHEMAS: dict[str, dict] = {
                        "counters": {"type": "object", "additionalProperties": _COUNT, "maxProperties": 64},
                        "content": {"type": "object", "required": ["version"],
                                    "properties": {"version": _COUNT, "last_result": _null({"type": "string"}),
-                                                  "last_error": _null(_TEXT), "refused": _COUNT}}}},
+                                                  "last_error": _null(_TEXT), "refused": _COUNT}},
+                       "health": _HEALTH,
+                       "outbox_oldest": _null(_TS),
+                       "doors": {"type": "object", "properties": {
+                           "in_service": {"type": "array", "items": _DOOR, "maxItems": 255},
+                           "out_of_service": {"type": "array", "items": _DOOR, "maxItems": 255}}}}},
     "holdings": {
         "type": "object",
         "required": ["v", "id", "bookcase", "ts", "type", "items"],
@@ -132,7 +150,7 @@ MESSAGE_SCHEMAS: dict[str, dict] = {
                        "bookcase": _BOOKCASE,
                        "results": {"type": "array", "maxItems": 10000, "items": {
                            "type": "object", "required": ["event", "status"],
-                           "properties": {"event": _UUID, "seq": {"type": "integer", "minimum": 1},
+                           "properties": {"event": _UUID, "seq": _SEQ,
                                           "status": {"enum": ["applied", "rejected", "duplicate"]},
                                           "reason": _TEXT,
                                           # a loan's due date as the library system set it (offline loans
@@ -142,7 +160,7 @@ MESSAGE_SCHEMAS: dict[str, dict] = {
         "type": "object",
         "required": ["v", "version"],
         "properties": {"v": {"const": VERSION},
-                       "version": {"type": "integer", "minimum": 1, "maximum": 2 ** 53},
+                       "version": {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER},
                        "url": {"type": "string", "pattern": "^https?://[^\\s]+/$", "maxLength": 1000}}},
 }
 
@@ -168,12 +186,27 @@ _MESSAGES = {name: _compile(schema) for name, schema in MESSAGE_SCHEMAS.items()}
 _ENVELOPE_CHECK = _compile(_ENVELOPE_SCHEMA)
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return number
+
+
 def decode(payload: bytes, max_bytes: int) -> dict:
-    """Bytes off the wire -> a JSON object, refusing oversized, non-UTF-8, non-JSON and non-object payloads."""
+    """Bytes off the wire -> a JSON object, refusing oversized, non-UTF-8, non-JSON and non-object payloads,
+    NaN, Infinity and numbers too large for a float (Python's json reads them; no other JSON reader does), and
+    lone surrogates anywhere in the text (``bad_text``)."""
+    if not isinstance(payload, (bytes, bytearray)):
+        raise MessageError("not_json", f"got {type(payload).__name__}, not bytes")
     if len(payload) > max_bytes:
         raise MessageError("too_large", f"{len(payload)} bytes, the limit is {max_bytes}")
     try:
-        msg = json.loads(payload.decode("utf-8"))
+        msg = json.loads(payload.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
     except UnicodeDecodeError:
         raise MessageError("not_json", "not UTF-8 text") from None
     except (ValueError, RecursionError) as exc:
@@ -208,6 +241,8 @@ def _no_surrogates(value: Any, where: str = "") -> None:
 
 
 def _version(msg: dict) -> None:
+    if not isinstance(msg, dict):       # decode() never returns one; a caller of check_* may pass anything
+        raise MessageError("not_object", f"got {type(msg).__name__}")
     if msg.get("v") != VERSION or isinstance(msg.get("v"), bool):
         raise MessageError("unknown_version", f"v is {str(msg.get('v'))[:40]!r}, this bookcase reads v{VERSION}")
 
@@ -216,7 +251,8 @@ def _run(check: Callable[[Any], Any], msg: dict) -> None:
     try:
         check(msg)
     except fastjsonschema.JsonSchemaValueException as exc:
-        raise MessageError("invalid", exc.message.replace("data.", "", 1).replace("data ", "", 1)) from None
+        # The message may name a key of the message itself (a state's counters): shortened, never trusted.
+        raise MessageError("invalid", exc.message.replace("data.", "", 1).replace("data ", "", 1)[:200]) from None
     if "ts" not in msg:
         return                          # only the content announcement goes without (its schema says so)
     # RFC 3339 allows what Python's fromisoformat refuses (a lower-case t or z), and times at the ends of the
@@ -257,11 +293,13 @@ def check_content(msg: dict) -> dict:
 
 def check_outgoing(msg: dict) -> bool:
     """An outbox event about to be published. True if its type has a schema; an unknown type passes with
-    the envelope checked only (newer code may add types; consumers refuse what they do not know)."""
+    the envelope checked only (newer code may add types; consumers refuse what they do not know). A lone
+    surrogate is refused as it is inbound: every consumer would refuse the event."""
+    _version(msg)
+    _no_surrogates(msg)
     if isinstance(msg.get("type"), str) and msg["type"] in _EVENTS:
         check_event(msg)
         return True
-    _version(msg)
     _run(_ENVELOPE_CHECK, msg)
     return False
 
