@@ -24,10 +24,12 @@ def toml_value(value: Any) -> str:
 
 
 def write_fleet_config(folder: Path, bookcase_id: str, name: str, mqtt: dict[str, Any] | None, *, doors: int = 3,
-                       capacity: int = 80, session: dict[str, Any] | None = None, secret: str = SECRET) -> Path:
+                       capacity: int = 80, session: dict[str, Any] | None = None, secret: str = SECRET,
+                       place: tuple[float, float, str] | None = None) -> Path:
     """A bookcase config in ``folder/bookcase.toml``: ``doors`` doors on board 0, ports in ``folder/sim``,
     data in ``folder/data``, demo catalogue and patrons, and an ``[mqtt]`` section from ``mqtt`` (None: none).
-    ``secret`` is the library's patron-key secret: one per library, the same at every bookcase of its fleet."""
+    ``secret`` is the library's patron-key secret: one per library, the same at every bookcase of its fleet.
+    ``place``: (latitude, longitude, address) of the bookcase, for the Find page's distances (None: not given)."""
     timing = {"choose_door_timeout_s": 30, "door_open_timeout_s": 20, "door_open_prompt_s": 30,
               "door_open_alarm_s": 90, "receipt_s": 1, "inventory_max_rounds": 6, "rescan_interval_s": 0.5}
     timing.update(session or {})
@@ -35,6 +37,8 @@ def write_fleet_config(folder: Path, bookcase_id: str, name: str, mqtt: dict[str
              f"library = {toml_value(LIBRARY)}", f"secret = {toml_value(secret)}", 'data_dir = "data"',
              'intent_socket = "data/intent.sock"',
              "[bookcase]", f"id = {toml_value(bookcase_id)}", f"name = {toml_value(name)}",
+             *([f"latitude = {place[0]!r}", f"longitude = {place[1]!r}", f"address = {toml_value(place[2])}"]
+               if place else []),
              "[lockboard]", 'port = "sim/lockboard"', "poll_interval_ms = 50",
              "[rfid]", 'port = "sim/rfid"', "timeout_ms = 3000", "retries = 1",
              "[scanner]", 'port = "sim/scanner"',

@@ -31,6 +31,9 @@ PATRON = "3101120000018"
 BOOKCASES = (("MH-0101", "闵行区图书馆城市书柜 · 莘庄镇康城社区", 1),
              ("MH-0102", "闵行区图书馆城市书柜 · 七宝镇万科城市花园", 201))
 BOOKS_PER_DOOR = 6
+# Where the demo's bookcases stand (WGS 84, about) and their addresses: the Find page shows how far each is.
+PLACES = {"MH-0101": (31.0950, 121.3660, "莘松路 958 弄"),        # 莘庄镇康城社区, as config/demo.toml's MH-0001
+          "MH-0102": (31.1380, 121.3570, "七莘路 3333 弄")}       # 七宝镇万科城市花园, about 4.9 km north
 
 
 class Member:
@@ -40,7 +43,8 @@ class Member:
                  secret: str = SECRET) -> None:
         self.folder = folder
         self.config_path = write_fleet_config(folder, bookcase_id, name, mqtt_cfg, doors=3,
-                                              session={"receipt_s": 3}, secret=secret)
+                                              session={"receipt_s": 3}, secret=secret,
+                                              place=PLACES.get(bookcase_id))
         self.cfg = load_config(self.config_path)
         self.sim = SimulatedBookcase(self.cfg, folder / "sim", world=fleet_world(self.cfg, first_item, BOOKS_PER_DOOR),
                                      control=True, seed=first_item)

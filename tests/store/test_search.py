@@ -363,3 +363,19 @@ def test_the_nearest_three_bookcases_of_a_title_among_forty(tmp_path):
     finally:
         finder.close()
         store.close()
+
+
+def test_the_demos_bookcases_stand_in_minhang_a_few_kilometres_apart(tmp_path):
+    """`make demo` shows distances: config/demo.toml's bookcase and the demo fleet's MH-0102 say where they are."""
+    from pathlib import Path
+
+    from kiosk.config import load_config
+    from simulators.fleet.bookcases import write_fleet_config
+    from simulators.fleet.demo import PLACES
+    here = load_config(Path(__file__).resolve().parents[2] / "config" / "demo.toml").bookcase
+    peer = load_config(write_fleet_config(tmp_path, "MH-0102", "七宝镇万科城市花园", None,
+                                          place=PLACES["MH-0102"])).bookcase
+    for bc in (here, peer):
+        assert 30.9 < bc.latitude < 31.25 and 121.25 < bc.longitude < 121.55, f"{bc.id} is not in Minhang"
+        assert bc.address, bc.id
+    assert 1000 < index.haversine_m(here.latitude, here.longitude, peer.latitude, peer.longitude) < 10_000
