@@ -21,6 +21,7 @@ from typing import Callable
 
 from kiosk import __version__
 from kiosk.config import Config
+from kiosk.health import Health, HealthReader
 from kiosk.core import events as ev
 from kiosk.store import replica
 from kiosk.store.ledger import Store
@@ -40,6 +41,7 @@ HOLDINGS_MIN_INTERVAL_S = 0.5
 SAVE_INTERVAL_S = 5.0             # counters and last sync to the database, at most this often
 INBOX_KEEP_DAYS = 60              # well beyond any session expiry: redeliveries come sooner
 PRUNE_INTERVAL_S = 24 * 3600
+HEALTH_INTERVAL_S = 30.0          # sysfs is read at most this often; a change of an alarm reading sends a state
 
 
 class FleetSync:
@@ -48,9 +50,10 @@ class FleetSync:
     def __init__(self, config: Config, store: Store, post: Callable[[object], None],
                  clock: Callable[[], float] = time.monotonic,
                  on_content: Callable[[dict], None] | None = None,
-                 content_status: Callable[[], dict] | None = None) -> None:
+                 content_status: Callable[[], dict] | None = None, health: HealthReader | None = None) -> None:
         """``on_content(announcement)``: called on the core loop for each valid content announcement; it must
-        not block. ``content_status()``: the content updater's status, reported in the retained state."""
+        not block. ``content_status()``: the content updater's status, reported in the retained state.
+        ``health``: reads power, SD card, temperature and uptime for the state (default: this machine's sysfs)."""
         assert config.mqtt is not None
         self.on_content = on_content
         self.content_status = content_status
@@ -79,6 +82,9 @@ class FleetSync:
         self._state_sent: tuple | None = None
         self._holdings_after = -1         # relay.sessions_closed when holdings were last published
         self._dirty = False
+        self.health = health or HealthReader(config.data_dir)
+        self._health: Health | None = None
+        self._health_at = float("-inf")
 
     # --- lifecycle (core loop) --------------------------------------------------------------------
 
@@ -245,7 +251,10 @@ class FleetSync:
     def _publish_state(self, now: float) -> None:
         depth = replica.outbox_depth(self.store.db)
         content = self._content_state()
-        key = (depth, tuple(sorted(self.counters.items())), tuple(sorted(content.items())) if content else None)
+        if now - self._health_at >= HEALTH_INTERVAL_S:
+            self._health, self._health_at = self.health.read(), now
+        key = (depth, tuple(sorted(self.counters.items())), tuple(sorted(content.items())) if content else None,
+               self._health.alarms)
         if key == self._state_sent and now - self._state_at < STATE_HEARTBEAT_S:
             return
         body = self._state(True)
@@ -278,6 +287,8 @@ class FleetSync:
         content = self._content_state()
         if content:
             msg["content"] = content
+        if self._health is not None:
+            msg["health"] = self._health.to_message()
         schema.check_message("state", msg)
         return schema.encode(msg)
 
