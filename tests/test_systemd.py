@@ -100,3 +100,28 @@ def test_daemon_reports_ready_and_feeds_the_watchdog(tmp_path):
     assert got.count("WATCHDOG=1") >= 3, got
     assert "STOPPING=1" in got
     assert proc.returncode == 0
+
+
+IMAGE_UNITS = ("citybook-setup.service", "citybook-growdata.service", "citybook-logcopy.service",
+               "citybook-logcopy.timer", "citybook-sim.service", "citybook-bootcheck.service")
+
+
+def test_the_images_units_verify(tmp_path):
+    """The SD image's own units (systemd/image/build.sh installs them), against this checkout's scripts."""
+    analyze = require_binary("systemd-analyze")
+    scripts = ROOT / "systemd" / "image" / "rootfs" / "usr" / "lib" / "citybook"
+    for name in IMAGE_UNITS:
+        text = (ROOT / "systemd" / name).read_text()
+        (tmp_path / name).write_text(text.replace("/usr/lib/citybook/", f"{scripts}/")
+                                     .replace("/opt/citybook/venv", str(Path(sys.executable).parent.parent)))
+    result = subprocess.run([analyze, "verify", *(str(tmp_path / n) for n in IMAGE_UNITS if n.endswith(".service"))],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    setup = (ROOT / "systemd" / "citybook-setup.service").read_text()
+    assert "Before=citybook-kiosk.service" in setup and "Type=oneshot" in setup
+    dropin = (ROOT / "systemd" / "image" / "rootfs" / "etc" / "systemd" / "system" / "citybook-kiosk.service.d"
+              / "image.conf").read_text()
+    assert "Requires=citybook-setup.service" in dropin        # an invalid config keeps the kiosk stopped
+    watchdog = (ROOT / "systemd" / "image" / "rootfs" / "etc" / "systemd" / "system.conf.d" / "citybook.conf")
+    assert "RuntimeWatchdogSec=15s" in watchdog.read_text()   # bcm2835_wdt's longest timeout is about 16 s
+    assert "Environment=SDL_VIDEODRIVER=kmsdrm" in UNIT.read_text()
