@@ -13,6 +13,7 @@ APT_PACKAGES=(
   xvfb                                        # a real X display for the demo window test and `xvfb-run make demo`
   ffmpeg                                      # scripts/make-demo-content.sh encodes the demo video clips
   postgresql                                  # the gateway's shared journal: its tests start their own server
+  chromium chromium-driver                    # the operators' console's browser tests (headless, via Selenium)
 )
 # Only for the SD image (`make image`, the boot test; `bootstrap.sh --image`): a laptop's `make test` goes without.
 IMAGE_APT_PACKAGES=(

@@ -8,8 +8,14 @@ from datetime import datetime
 
 import pytest
 
-from simulators.console_sample import EventMaker, TZ, _incoming, bookcase_id, state
-from tests.gateway.console_support import OPERATOR, PASSWORD, VIEWER, csrf_of, start_console
+from simulators.console_sample import TZ, EventMaker, _incoming, bookcase_id, state
+from tests.gateway.console_support import (
+    OPERATOR,
+    PASSWORD,
+    VIEWER,
+    csrf_of,
+    start_console,
+)
 from tests.scenarios.harness import wait_for
 
 
@@ -47,7 +53,8 @@ def test_wrong_passwords_are_refused_then_paused_whoever_asks(console):
         assert page.status_code == 200 and 'name="password"' in page.text
         for _ in range(5):
             answer = c.post("/login", data={"user": OPERATOR, "password": "wrong password!"})
-            assert answer.status_code == 401 and "账号或密码不对" in answer.text and "citybook_console" not in answer.cookies
+            assert answer.status_code == 401 and "账号或密码不对" in answer.text
+            assert "citybook_console" not in answer.cookies
         # Five wrong in a row: even the right password waits, and an unknown name gets the same answer.
         paused = c.post("/login", data={"user": OPERATOR, "password": PASSWORD})
         assert paused.status_code == 429 and "秒后再试" in paused.text
