@@ -32,6 +32,7 @@ screenshots: bootstrap
 		.venv/bin/kiosk screenshot --state $$state --lang zh --size 1920x1080 \
 			--out docs/screenshots/$$state-zh-landscape.png || exit 1; \
 	done
+	.venv/bin/python -m simulators.console_screenshots --out docs/screenshots   # the operators' console
 
 # The bookcase's SD card image (docs/operators.md): build/image/citybook-<version>-arm64.img, .img.xz, .bmap,
 # .manifest. Needs root; the Debian tree is cached in /var/cache/citybook-image.

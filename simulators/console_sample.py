@@ -87,7 +87,22 @@ def fill_journal(journal: Journal, bookcases: int, days: int = 30, per_day: int 
     written["review"] += 2
     for start in range(0, len(batch), 500):
         journal.record(batch[start:start + 500], "sample", 60.0)
+    # All but the last hour's loans and returns have reached the ILS and been acknowledged, as in a quiet week.
+    cutoff = (datetime.now(TZ) - timedelta(hours=1)).astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M")
+    journal._write(lambda tx: tx.execute(
+        "UPDATE events SET state = 'applied', done_at = received_at, done_epoch = received_epoch, "
+        "acked_at = received_at WHERE type IN ('loan', 'return') AND ts_utc < ?", (cutoff,)))
+    journal._write(lambda tx: tx.execute("UPDATE events SET acked_at = received_at WHERE acked_at IS NULL "
+                                         "AND state = 'informational'"))
     return written
+
+
+def holdings(bookcase: str, n: int, books: int = 300) -> dict:
+    """A bookcase's retained holdings: ``books`` books over six doors."""
+    items = [{"item": f"MH2020{n:02d}{i:03d}", "title": f"书 {i}", "door": 1 + i % 6} for i in range(books)]
+    return schema.check_message("holdings", {"v": 1, "id": str(uuid.uuid4()), "bookcase": bookcase,
+                                             "ts": datetime.now(TZ).isoformat(timespec="seconds"),
+                                             "type": "holdings", "items": items})
 
 
 def _incoming(ev: dict) -> Incoming:
