@@ -15,4 +15,6 @@ BOOKCASE_ID_RULE = ("letters and digits, with '-', '_' or '.' between them (not 
 
 
 def valid_bookcase_id(text: object) -> bool:
-    return isinstance(text, str) and BOOKCASE_ID.match(text) is not None
+    # fullmatch: Python's "$" also matches before a final newline ("MH-0001\n"); the schema's validator turns
+    # "$" into "\Z" for the same reason, so both read the pattern the same way.
+    return isinstance(text, str) and BOOKCASE_ID.fullmatch(text) is not None

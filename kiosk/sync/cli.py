@@ -62,6 +62,6 @@ def _status(args: argparse.Namespace) -> int:
         for row in st["parked"][-10:]:
             print(f"    #{row['id']} {shown(row['topic'])} at {row['parked_at']}: {shown(row['error'])}")
     for p in st["peers"]:
-        print(f"  bookcase {p['bookcase']} {p['name']}: holds {p['holdings']} books (as of {p['holdings_ts']})")
+        print(f"  bookcase {p['bookcase']} {shown(p['name'])}: holds {p['holdings']} books (as of {p['holdings_ts']})")
     print(f"  open loans made at other bookcases: {st['remote_loans_open']}")
     return 0

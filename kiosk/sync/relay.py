@@ -12,7 +12,6 @@ pauses for ``REFUSED_RETRY_S`` and then resends everything unsent, in order.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Callable
@@ -20,7 +19,7 @@ from typing import Callable
 import sqlite_utils
 
 from kiosk.store import replica
-from kiosk.sync.schema import MessageError, check_outgoing
+from kiosk.sync.schema import MessageError, check_outgoing, decode
 
 LOGGER = logging.getLogger(__name__)
 
@@ -129,7 +128,8 @@ class Relay:
         """The row's payload as bytes, if it matches the v1 schema (docs/design.md §6) and was recorded by this
         bookcase — else None, and it is held (it stays in the outbox, never published)."""
         try:
-            msg = json.loads(payload)
+            # Read as every consumer reads it (kiosk.sync.schema.decode): what they would all refuse stays here.
+            msg = decode(payload.encode("utf-8"), len(payload) * 4 + 1)
             known = check_outgoing(msg)
         except (ValueError, MessageError) as exc:
             return self._hold(seq, f"outbox event seq {seq} ({type_}) is not a valid v1 message and is held back "

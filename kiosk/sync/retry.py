@@ -5,8 +5,14 @@ schema, or anything else about it that makes applying it fail — is refused, co
 left unacknowledged it would come back after every reconnect and, once ``RECEIVE_MAXIMUM`` of them were held,
 stop every other message. Only a failure of *ours* (the database locked or damaged, a full disk, no memory)
 leaves a message unacknowledged, and then only for ``MAX_ATTEMPTS`` tries ``RETRY_S`` apart (doubling), after
-which it is parked in the database for staff and acknowledged. Tries are counted in memory, per topic and
-payload, so a redelivery after a reconnect counts on.
+which it is parked in the database for staff and acknowledged. The decision is made in one place,
+``FleetSync._received``.
+
+Tries are counted in memory, per topic and payload (a SHA-256 of both: a redelivery after a reconnect has a new
+packet id but counts on). Not in the database, on purpose: the failures counted are the database's own, so a
+count written there would fail the same way and the tries might never end. A daemon restart starts the count
+again: a message is tried at most ``MAX_ATTEMPTS`` times per run of the daemon, and parked about 15 s after its
+first failure in that run (tries 1, 2, 4 and 8 s apart).
 """
 
 from __future__ import annotations

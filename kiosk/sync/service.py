@@ -30,7 +30,7 @@ from kiosk.sync import retry, schema
 from kiosk.sync.events import LinkDown, LinkUp, Published, Received, SyncEvent
 from kiosk.sync.link import Link
 from kiosk.sync.relay import Relay
-from kiosk.sync.replication import OWN, REFUSED, Replicator
+from kiosk.sync.replication import NOTED, OWN, REFUSED, Replicator
 from kiosk.sync.topics import CONTENT, Topics
 
 LOGGER = logging.getLogger(__name__)
@@ -150,23 +150,39 @@ class FleetSync:
         self.post(ev.SyncState(False, self.last_sync))
 
     def _received(self, event: Received) -> None:
-        where = self.topics.parse(event.topic)
-        if where is not None and where[0] == CONTENT:
-            self._content(event)
-            return
+        """One inbound message, and the one place its acknowledgement is decided (docs/design.md §6, the rule
+        of kiosk.sync.retry):
+
+        - applied, a duplicate, noted, or refused because of what it *is* (off its schema, or anything about it
+          that makes applying it fail, whatever the exception) -> acknowledged at once, and counted if refused;
+        - failed because of *us* (``retry.ours``: the database locked, a full disk) -> not acknowledged, tried
+          again from ``pump``; after ``retry.MAX_ATTEMPTS`` tries parked for staff, and then acknowledged.
+
+        Nothing else leaves a message unacknowledged: one that stayed so would hold one of the broker's
+        ``RECEIVE_MAXIMUM`` slots until a reconnect, and come back after it."""
         try:
-            outcome = self.inbound.receive(event.topic, event.payload)
+            outcome = self._apply(event)
         except Exception as exc:
             if retry.ours(exc):
                 self._failed(event, exc)
                 return
-            self.inbound.unreadable(event.topic, exc)       # what the message is: refused, counted, acknowledged
+            try:
+                self.inbound.unreadable(event.topic, exc)     # refused, counted, one traceback per kind
+            except Exception:
+                LOGGER.exception("bookcase %s: could not count a refused message; it is acknowledged anyway",
+                                 self.id)
             outcome = REFUSED
         self.retries.forget(event)
         self.link.ack(event.gen, event.mid, event.qos)
         if outcome != OWN:
             self._synced()
             self._dirty = True
+
+    def _apply(self, event: Received) -> str:
+        where = self.topics.parse(event.topic)
+        if where is not None and where[0] == CONTENT:
+            return self._content(event)
+        return self.inbound.receive(event.topic, event.payload)
 
     def _failed(self, event: Received, exc: Exception) -> None:
         """A failure of ours: not acknowledged, tried again later; after MAX_ATTEMPTS parked for staff."""
@@ -193,29 +209,28 @@ class FleetSync:
         LOGGER.error("bookcase %s: parked a message on %s for staff after %d failed tries (%s); see `kiosk sync "
                      "status`", self.id, shown(event.topic), entry.attempts, shown(error))
 
-    def _content(self, event: Received) -> None:
-        """The library's content announcement: refused and counted like any bad input, else handed over."""
-        self.link.ack(event.gen, event.mid, event.qos)      # nothing is written here: nothing to redeliver
+    def _content(self, event: Received) -> str:
+        """The library's content announcement: refused and counted like any bad input, else handed over.
+        Nothing is written here, so there is nothing a redelivery could add."""
         if not event.payload:
             LOGGER.info("bookcase %s: the library cleared its content announcement", self.id)
-            return
+            return NOTED
         try:
             msg = schema.check_content(schema.decode(event.payload, self.cfg.max_payload_kb * 1024))
         except schema.MessageError as exc:
             self.inbound.refuse(event.topic, exc)      # the same counter and log line as every bad message
-            self._dirty = True
-            return
+            return REFUSED
         self.counters["content_announcements"] += 1
-        self._synced()
         if self.on_content is None:
             LOGGER.info("bookcase %s: content version %d announced; ignored ([content] public_keys is not set)",
                         self.id, msg["version"])
-            return
+            return NOTED
         try:
             self.on_content(msg)
         except Exception:
             LOGGER.exception("bookcase %s: the content announcement (version %d) could not be handed over; "
                              "the periodic check will find it", self.id, msg["version"])
+        return NOTED
 
     def _synced(self) -> None:
         self.last_sync = replica.now_iso()

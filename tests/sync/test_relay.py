@@ -98,6 +98,23 @@ def test_a_row_off_its_schema_is_held_not_lost(parts, caplog):
     assert replica.unsent(store.db, 1, 1)[0][0] == 2     # still in the outbox
 
 
+NAN_ALARM = ('{"v": 1, "id": "c1bf725a-6509-4b36-9527-9d4889f9fba3", "bookcase": "MH-A", "seq": 2, '
+             '"ts": "2026-11-25T10:00:00.000+08:00", "type": "alarm", "alarm": "test", "level": NaN}')
+
+
+@pytest.mark.parametrize("payload", ["[1, 2]", '"loan"', "null", '{"v": 1, "type": ["loan"]}', NAN_ALARM,
+                                     NAN_ALARM.replace("NaN", '"\\udc00"')])
+def test_a_row_that_is_not_an_event_object_is_held_and_the_rest_goes(parts, payload, caplog):
+    # It used to raise out of the relay on every pass (AttributeError, TypeError): nothing after it was sent.
+    store, link, relay, now = parts
+    store.db.execute("UPDATE outbox SET payload = ? WHERE seq = 2", (payload,))
+    relay.up(1)
+    relay.pump()
+    assert seqs(link) == [1, 3, 4, 5]
+    assert "seq 2 (alarm) is not a valid v1 message" in caplog.text
+    assert replica.unsent(store.db, 1, 1)[0][0] == 2
+
+
 def test_publish_failure_stops_the_pump_until_the_next_connection(parts):
     store, link, relay, now = parts
     link.up = False
