@@ -79,9 +79,11 @@ def _fts(conn: sqlite3.Connection, title_id: int, title: str, author: str, isbn:
             conn.execute(f"INSERT INTO {table} (rowid, k) VALUES (?, ?)", (title_id, text))
 
 
-def ensure_titles(conn: sqlite3.Connection, books: Iterable[dict]) -> dict[str, int]:
+def ensure_titles(conn: sqlite3.Connection, books: Iterable[dict], added: set[int] | None = None,
+                  holder: tuple[float | None] | None = None) -> dict[str, int]:
     """Title key -> id for ``books`` (dicts with title and optionally author, isbn, clc), adding titles not
-    known yet and filling in an author, ISBN or class a known title lacks."""
+    known yet and filling in an author, ISBN or class a known title lacks. The ids of titles added go into
+    ``added``; ``holder``: (distance,) of the one other bookcase that holds the titles added (None: none)."""
     wanted: dict[str, dict] = {}
     for b in books:
         key = title_key(b.get("title"))
@@ -108,15 +110,35 @@ def ensure_titles(conn: sqlite3.Connection, books: Iterable[dict]) -> dict[str, 
                 _fts(conn, title_id, title, author2, isbn2)
             conn.execute("UPDATE search_titles SET author = ?, isbn = ?, clc = ? WHERE id = ?",
                          (author2, isbn2, clc2, title_id))
-    for key in keys:
-        if key in ids:
-            continue
-        b = wanted[key]
-        title_id = conn.execute("INSERT INTO search_titles (title, author, isbn, clc) VALUES (?, ?, ?, ?)",
-                                (key, b["author"], b["isbn"], b["clc"])).lastrowid
-        _fts(conn, title_id, key, b["author"], b["isbn"])
-        ids[key] = title_id
+    fresh = [key for key in keys if key not in ids]
+    if not fresh:
+        return ids
+    holders, nearest = (1, holder[0]) if holder is not None else (0, None)
+    conn.executemany("INSERT INTO search_titles (title, author, isbn, clc, holders, nearest_m) "
+                     "VALUES (?, ?, ?, ?, ?, ?)",
+                     [(key, wanted[key]["author"], wanted[key]["isbn"], wanted[key]["clc"], holders, nearest)
+                      for key in fresh])
+    new_ids = _ids_of(conn, fresh)
+    head, rest = [], []
+    for key in fresh:
+        h, r = tokens(key, wanted[key]["author"], wanted[key]["isbn"])
+        head += [(new_ids[key], h)] if h else []
+        rest += [(new_ids[key], r)] if r else []
+    conn.executemany("INSERT INTO search_head (rowid, k) VALUES (?, ?)", head)
+    conn.executemany("INSERT INTO search_rest (rowid, k) VALUES (?, ?)", rest)
+    ids.update(new_ids)
+    if added is not None:
+        added.update(new_ids.values())
     return ids
+
+
+def _ids_of(conn: sqlite3.Connection, titles: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i in range(0, len(titles), CHUNK):
+        chunk = titles[i:i + CHUNK]
+        out.update((t, n) for n, t in conn.execute(f"SELECT id, title FROM search_titles WHERE title IN "
+                                                    f"({','.join('?' * len(chunk))})", chunk))
+    return out
 
 
 # --- the catalogue -----------------------------------------------------------------------------------------
@@ -179,12 +201,13 @@ def holdings_changed(conn: sqlite3.Connection, msg: dict, before: set[int]) -> i
         known.update(conn.execute(f"SELECT item_id, title FROM catalogue WHERE item_id IN "
                                   f"({','.join('?' * len(chunk))})", chunk).fetchall())
     books = [{**i, "title": i.get("title") or known.get(i["item"])} for i in items]
-    ids = ensure_titles(conn, books)
+    old, new, moved = _place_peer(conn, bookcase, msg)
+    added: set[int] = set()                   # titles never seen before: held by this bookcase alone
+    ids = ensure_titles(conn, books, added, holder=(new,))
     conn.executemany("UPDATE remote_holdings SET title_id = ? WHERE bookcase = ? AND item_id = ?",
                      [(ids[title_key(b["title"])], bookcase, b["item"]) for b in books if title_key(b["title"])])
-    old, new, moved = _place_peer(conn, bookcase, msg)
     after = set(ids.values())
-    gained, lost = after - before, before - after
+    gained, lost = after - before - added, before - after
     kept = before & after if moved else set()
     _update(conn, "holders = holders + 1", gained)
     _update(conn, "holders = holders - 1", lost)
@@ -192,7 +215,7 @@ def holdings_changed(conn: sqlite3.Connection, msg: dict, before: set[int]) -> i
         _nearest(conn, _ids_where(conn, lost | kept, "nearest_m = ?", old))
     if new is not None:
         _update(conn, "nearest_m = MIN(COALESCE(nearest_m, ?1), ?1)", gained | kept, new)
-    return len(gained | lost | kept)
+    return len(gained | lost | kept | added)
 
 
 def _place_peer(conn: sqlite3.Connection, bookcase: str, msg: dict) -> tuple[float | None, float | None, bool]:

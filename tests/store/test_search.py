@@ -379,3 +379,23 @@ def test_the_demos_bookcases_stand_in_minhang_a_few_kilometres_apart(tmp_path):
         assert 30.9 < bc.latitude < 31.25 and 121.25 < bc.longitude < 121.55, f"{bc.id} is not in Minhang"
         assert bc.address, bc.id
     assert 1000 < index.haversine_m(here.latitude, here.longitude, peer.latitude, peer.longitude) < 10_000
+
+
+def test_words_read_once_are_read_as_pypinyin_reads_the_whole_title():
+    """The search keeps each word's reading (kiosk.search.pinyin._word); a title read word by word must read as
+    pypinyin reads it whole — on titles made of its phrases side by side, where the cut between words matters."""
+    import random
+
+    from kiosk.search import pinyin
+    from kiosk.search.phrases import PHRASES_FILE, toneless
+    py = pinyin._pypinyin()
+    phrases = sorted(json.loads(PHRASES_FILE.read_text(encoding="utf-8")))
+    rng = random.Random(15)
+    texts = [t for t, *_ in CATALOGUE] + ["".join(rng.choice(phrases) + rng.choice("的一是了人我在有他这中大来上国个")
+                                                  for _ in range(rng.randint(1, 4))) for _ in range(3000)]
+    pinyin._word.cache_clear()
+    for text in texts:
+        for run in (u for u in pinyin.UNIT.findall(text) if not u[0].isascii()):
+            whole = py.lazy_pinyin(run, style=py.Style.NORMAL, errors=lambda cs: ["" for _ in cs])
+            assert pinyin.syllables(run) == [toneless(s) for s in whole], text
+    assert pinyin._word.cache_info().hits > 1000
