@@ -19,6 +19,7 @@ bench: bootstrap
 	.venv/bin/python bench/video.py
 	.venv/bin/python bench/content.py
 	.venv/bin/python bench/find.py
+	.venv/bin/python bench/console.py
 
 # Every screen with sample data, both languages, portrait; a few in landscape too (docs/screenshots/).
 SCREEN_STATES = attract identifying choosing refused door_open scanning receipt out_of_service staff_pin \

@@ -92,7 +92,13 @@ class FleetWatch:
             LOGGER.warning("console: ignored a message on %s: %s", shown(topic), shown(exc))
             return False
         if kind == "state":
-            return self._update(lambda: (self.states.__setitem__(who, msg), self.seen.__setitem__(who, self.clock())))
+            with self._changed:
+                before = self.states.get(who)
+                self.seen[who] = self.clock()
+                if before is not None and _shown(before) == _shown(msg):
+                    self.states[who] = msg     # a heartbeat: nothing on screen changes, no page is told
+                    return False
+            return self._update(lambda: self.states.__setitem__(who, msg))
         doors: dict[int, int] = {}
         for item in msg["items"]:
             doors[item.get("door") or 0] = doors.get(item.get("door") or 0, 0) + 1
@@ -115,3 +121,8 @@ class FleetWatch:
     def snapshot(self) -> tuple[dict[str, dict], dict[str, dict], dict[str, dict]]:
         with self._changed:
             return dict(self.states), dict(self.holdings), dict(self.gateways)
+
+
+def _shown(msg: dict) -> tuple:
+    """What the console shows of a state message, without its id and time (a heartbeat changes only those)."""
+    return tuple(sorted((k, repr(v)) for k, v in msg.items() if k not in ("id", "ts", "last_sync", "counters")))

@@ -14,28 +14,49 @@ from zoneinfo import ZoneInfo
 
 from gateway.console.fleet import FleetWatch
 from gateway.journal import Journal
+from kiosk.store.replica import utc
 
 STALE_S = 15 * 60.0          # no state for this long (the bookcases publish at least every 5 minutes): offline
 DAYS_CHARTED = 30
 
 
-@dataclass(frozen=True)
+@dataclass
 class Views:
     journal: Journal
     fleet: FleetWatch
     tz: ZoneInfo
+    cache_s: float = 1.0                     # the journal's figures for the fleet list are at most this old
+    _cached: tuple[float, dict] | None = None
+
+    def _journal_parts(self) -> dict:
+        """Open alarms per bookcase, today's loans and returns, when each was last heard of: one read a second
+        at most, however many browsers refresh the fleet."""
+        now = time.monotonic()
+        if self._cached is not None and now - self._cached[0] < self.cache_s:
+            return self._cached[1]
+        alarms: dict[str, int] = {}
+        for alarm in self.journal.alarms(open_only=True, limit=100_000):
+            alarms[alarm["bookcase"]] = alarms.get(alarm["bookcase"], 0) + 1
+        parts = {"alarms": alarms, "today": {r["bookcase"]: r for r in self.journal.day_counts(self.today(),
+                                                                                 self.day_start_utc(self.today()))},
+                 "heard": self.journal.last_seen(), "backlog": self.journal.backlog()}
+        self._cached = (now, parts)
+        return parts
 
     def today(self) -> str:
         return datetime.now(self.tz).date().isoformat()
 
+    def day_start_utc(self, day: str) -> str:
+        """The start of local ``day`` in UTC, as the journal's ``ts_utc`` is written (a bookcase a time zone
+        further east counts from a little earlier: the day's own dates still decide)."""
+        start = datetime.fromisoformat(day).replace(tzinfo=self.tz) - timedelta(hours=14)
+        return utc(start.isoformat())
+
     def fleet_rows(self, sort: str = "", query: str = "") -> list[dict]:
         """One row per bookcase (offline and alarmed first unless ``sort`` names a column)."""
         states, holdings, _ = self.fleet.snapshot()
-        alarms: dict[str, int] = {}
-        for alarm in self.journal.alarms(open_only=True, limit=10_000):
-            alarms[alarm["bookcase"]] = alarms.get(alarm["bookcase"], 0) + 1
-        today = {r["bookcase"]: r for r in self.journal.day_counts(self.today())}
-        heard = self.journal.last_seen()
+        parts = self._journal_parts()
+        alarms, today, heard = parts["alarms"], parts["today"], parts["heard"]
         now = time.time()
         rows = []
         for bookcase in sorted(set(states) | set(heard) | set(holdings)):
@@ -68,7 +89,7 @@ class Views:
     def totals(self, rows: list[dict]) -> dict:
         return {"bookcases": len(rows), "online": sum(r["online"] for r in rows),
                 "alarms": sum(r["alarms"] for r in rows), "loans": sum(r["loans_today"] for r in rows),
-                "returns": sum(r["returns_today"] for r in rows), "backlog": self.journal.backlog()}
+                "returns": sum(r["returns_today"] for r in rows), "backlog": self._journal_parts()["backlog"]}
 
     def bookcase(self, bookcase: str) -> dict | None:
         states, holdings, _ = self.fleet.snapshot()
@@ -86,7 +107,7 @@ class Views:
 
     def figures(self) -> dict:
         since = (datetime.now(self.tz).date() - timedelta(days=DAYS_CHARTED - 1)).isoformat()
-        counts = self.journal.day_counts(since)
+        counts = self.journal.day_counts(since, self.day_start_utc(since))
         days = [(datetime.now(self.tz).date() - timedelta(days=n)).isoformat() for n in range(DAYS_CHARTED - 1, -1, -1)]
         per_day = {d: {"loans": 0, "returns": 0} for d in days}
         per_bookcase: dict[str, dict] = {}
@@ -97,7 +118,8 @@ class Views:
             b = per_bookcase.setdefault(r["bookcase"], {"loans": 0, "returns": 0})
             b["loans"] += r["loans"]
             b["returns"] += r["returns"]
-        hours = {int(r["hour"]): r["n"] for r in self.journal.hour_counts(since) if (r["hour"] or "").isdigit()}
+        hourly = self.journal.hour_counts(since, self.day_start_utc(since))
+        hours = {int(r["hour"]): r["n"] for r in hourly if (r["hour"] or "").isdigit()}
         return {"since": since, "days": [(d, per_day[d]) for d in days],
                 "bookcases": sorted(per_bookcase.items()), "hours": [(h, hours.get(h, 0)) for h in range(24)],
                 "backlog": self.journal.backlog()}

@@ -130,21 +130,22 @@ class ConsoleJournal(JournalCore):
 
     # --- figures ---------------------------------------------------------------------------------------------
 
-    def day_counts(self, since: str) -> list[dict]:
-        """Loans and returns per bookcase per day (the bookcase's local date) from ``since`` (YYYY-MM-DD)."""
+    def day_counts(self, since: str, since_utc: str | None = None) -> list[dict]:
+        """Loans and returns per bookcase per day (the bookcase's local date) from ``since`` (YYYY-MM-DD);
+        ``since_utc`` (that day's start in UTC, as ``ts_utc`` is written) lets the index find them."""
         return self._read(lambda tx: _rows(tx.execute(
             "SELECT bookcase, substr(ts, 1, 10) AS day, "
             "SUM(CASE WHEN type = 'loan' THEN 1 ELSE 0 END) AS loans, "
             "SUM(CASE WHEN type = 'return' THEN 1 ELSE 0 END) AS returns "
-            "FROM events WHERE type IN ('loan', 'return') AND substr(ts, 1, 10) >= ? "
-            "GROUP BY bookcase, substr(ts, 1, 10) ORDER BY day, bookcase", (since,))))
+            "FROM events WHERE type IN ('loan', 'return') AND ts_utc >= ? AND substr(ts, 1, 10) >= ? "
+            "GROUP BY bookcase, substr(ts, 1, 10) ORDER BY day, bookcase", (since_utc or "", since))))
 
-    def hour_counts(self, since: str) -> list[dict]:
+    def hour_counts(self, since: str, since_utc: str | None = None) -> list[dict]:
         """Loans and returns by hour of the day (local), over every bookcase, from ``since``."""
         return self._read(lambda tx: _rows(tx.execute(
-            "SELECT substr(ts, 12, 2) AS hour, COUNT(*) AS n FROM events "
-            "WHERE type IN ('loan', 'return') AND substr(ts, 1, 10) >= ? GROUP BY substr(ts, 12, 2) ORDER BY hour",
-            (since,))))
+            "SELECT substr(ts, 12, 2) AS hour, COUNT(*) AS n FROM events WHERE type IN ('loan', 'return') "
+            "AND ts_utc >= ? AND substr(ts, 1, 10) >= ? GROUP BY substr(ts, 12, 2) ORDER BY hour",
+            (since_utc or "", since))))
 
     def sessions_of(self, bookcase: str, limit: int = 30) -> list[dict]:
         """A bookcase's recent closed sessions: when, door, kind, the patron's key masked, loans/returns/missing."""

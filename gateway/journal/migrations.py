@@ -71,7 +71,8 @@ CREATE TABLE console_sessions (token_hash TEXT PRIMARY KEY, name TEXT NOT NULL, 
 CREATE TABLE console_audit (n {serial}, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
                             target TEXT, detail TEXT);
 CREATE TABLE alarm_acks (event_id TEXT PRIMARY KEY, who TEXT NOT NULL, at TEXT NOT NULL, note TEXT);
-CREATE INDEX events_alarms ON events (bookcase, type, received_epoch) WHERE type IN ('alarm', 'alarm_cleared')
+CREATE INDEX events_alarms ON events (bookcase, type, received_epoch) WHERE type IN ('alarm', 'alarm_cleared');
+CREATE INDEX events_type_ts ON events (type, ts_utc)
 """
 
 MIGRATIONS = [V1, V2_CONSOLE]
