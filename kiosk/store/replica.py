@@ -61,6 +61,12 @@ def outbox_depth(db: sqlite_utils.Database) -> int:
     return db.execute("SELECT COUNT(*) FROM outbox WHERE sent IS NULL").fetchone()[0]
 
 
+def oldest_unsent(db: sqlite_utils.Database) -> str | None:
+    """When the oldest event still waiting for the broker was recorded (None: the outbox is empty)."""
+    row = db.execute("SELECT created FROM outbox WHERE sent IS NULL ORDER BY seq LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
 # --- the inbox: each inbound message applied at most once ----------------------------------------
 
 def apply_once(db: sqlite_utils.Database, message_id: str, topic: str,
@@ -267,7 +273,7 @@ def save_meta(db: sqlite_utils.Database, counters: dict[str, int], last_sync: st
 def status(db: sqlite_utils.Database) -> dict:
     """Sync status for `kiosk sync status`: outbox, gateway answers, counters, other bookcases, remote loans."""
     counters, last_sync = load_meta(db)
-    oldest = db.execute("SELECT MIN(created) FROM outbox WHERE sent IS NULL").fetchone()[0]
+    oldest = oldest_unsent(db)
     gateway = dict(db.execute("SELECT CASE WHEN gateway LIKE 'rejected%' THEN 'rejected' ELSE gateway END AS g, "
                               "COUNT(*) FROM outbox WHERE gateway IS NOT NULL GROUP BY g"))
     peers = [{"bookcase": r[0], "name": r[1] or "", "holdings": r[2], "holdings_ts": r[3]} for r in db.execute(

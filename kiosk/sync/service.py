@@ -50,13 +50,15 @@ class FleetSync:
     def __init__(self, config: Config, store: Store, post: Callable[[object], None],
                  clock: Callable[[], float] = time.monotonic,
                  on_content: Callable[[dict], None] | None = None,
-                 content_status: Callable[[], dict] | None = None, health: HealthReader | None = None) -> None:
+                 content_status: Callable[[], dict] | None = None, health: HealthReader | None = None,
+                 doors: Callable[[], tuple[tuple[int, ...], tuple[int, ...]]] | None = None) -> None:
         """``on_content(announcement)``: called on the core loop for each valid content announcement; it must
         not block. ``content_status()``: the content updater's status, reported in the retained state.
         ``health``: reads power, SD card, temperature and uptime for the state (default: this machine's sysfs)."""
         assert config.mqtt is not None
         self.on_content = on_content
         self.content_status = content_status
+        self.doors = doors                   # () -> (doors in service, doors out of service), for the console
         self.cfg = config.mqtt
         self.id = config.bookcase.id
         self.name = config.bookcase.name
@@ -269,7 +271,7 @@ class FleetSync:
         if now - self._health_at >= HEALTH_INTERVAL_S:
             self._health, self._health_at = self.health.read(), now
         key = (depth, tuple(sorted(self.counters.items())), tuple(sorted(content.items())) if content else None,
-               self._health.alarms)
+               self._health.alarms, self.doors() if self.doors else None)
         if key == self._state_sent and now - self._state_at < STATE_HEARTBEAT_S:
             return
         body = self._state(True)
@@ -296,7 +298,11 @@ class FleetSync:
         msg = {"v": schema.VERSION, "id": str(uuid.uuid4()), "bookcase": self.id, "ts": replica.now_iso(),
                "type": "state", "online": online, "name": self.name, **self.place, "version": __version__,
                "outbox_depth": replica.outbox_depth(self.store.db) if depth is None else depth,
+               "outbox_oldest": replica.oldest_unsent(self.store.db),
                "last_sync": self.last_sync, "counters": dict(sorted(self.counters.items()))}
+        if self.doors is not None:
+            in_service, out_of_service = self.doors()
+            msg["doors"] = {"in_service": list(in_service), "out_of_service": list(out_of_service)}
         if reason:
             msg["reason"] = reason
         content = self._content_state()
