@@ -106,7 +106,8 @@ class App:
         self.content_store = ContentStore(config.content_dir, tuple(public_key(k) for k in config.content.public_keys))
         self.content = ContentUpdater(config, self.content_store) if config.content.public_keys else None
         self.sync = FleetSync(config, self.store, self.post, on_content=self.content.announce if self.content else None,
-                              content_status=self.content.status if self.content else None) \
+                              content_status=self.content.status if self.content else None,
+                              doors=lambda: (self.snapshot.doors_in_service, self.snapshot.doors_out_of_service)) \
             if config.mqtt else None   # None: offline bookcase
 
     # --- threads post, the core loop consumes --------------------------------------------------
