@@ -3,7 +3,9 @@
 ``die_with_parent`` is a ``preexec_fn``: the kernel sends the child SIGTERM when the demo's process ends, however
 it ends (Ctrl-C, SIGTERM, SIGKILL, a crash), so no daemon, peer bookcase or broker is left holding the ptys.
 A child must not change its credentials, or the kernel forgets the request (prctl(2)): the demo's broker stays
-the user that started it.
+the user that started it. The kernel ties the signal to the *thread* that started the child, not the process:
+``tied_to_process()`` gives the ``preexec_fn`` only on the main thread (whose end is the process's end); a child
+started from another thread (a test restarting its broker) is not tied, and the pid file finds it instead.
 
 ``PidFile`` writes the demo's pid and its children's pids and command lines to ``var/demo/demo.pids``; the next
 demo reads it to tell a demo still running from the leftovers of one that was killed, and to stop either.
@@ -15,6 +17,7 @@ import ctypes
 import json
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,11 @@ def die_with_parent() -> None:
         return                      # not Linux: the pid file still finds leftovers
     if os.getppid() != parent:      # the parent died before prctl took effect
         os._exit(1)
+
+
+def tied_to_process() -> dict:
+    """Popen keywords that make a child die with this process: only when called on the main thread."""
+    return {"preexec_fn": die_with_parent} if threading.current_thread() is threading.main_thread() else {}
 
 
 def _cmdline(pid: int) -> str | None:

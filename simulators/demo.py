@@ -34,7 +34,7 @@ from kiosk.demodata import demo_books
 from kiosk.intents import send
 from kiosk.store.ledger import Store
 from simulators.bookcase import SimulatedBookcase
-from simulators.children import PidFile, die_with_parent
+from simulators.children import PidFile, tied_to_process
 from simulators.pcscd import Pcscd, PcscUnavailable
 from simulators.demo_content import DemoContent
 from simulators.fleet.bookcases import carry, toml_value
@@ -119,7 +119,7 @@ class Demo:
         if not self.cfg.pcsc.enabled:
             return
         try:
-            self.pcscd = Pcscd(self.cfg.data_dir.parent, slot=0, preexec_fn=die_with_parent)
+            self.pcscd = Pcscd(self.cfg.data_dir.parent, slot=0, **tied_to_process())
             reader = self.pcscd.ensure()
         except PcscUnavailable as exc:
             self.pcscd = None
@@ -162,7 +162,7 @@ class Demo:
         self.prepare()
         self.say(f"Starting the daemon: kiosk run --headless --config {self.run_config}")
         self.daemon = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--headless", "--config",
-                                        str(self.run_config)], preexec_fn=die_with_parent)
+                                        str(self.run_config)], **tied_to_process())
         self.record_children()
         self.wait_ready()
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulators.children import die_with_parent
+from simulators.children import tied_to_process
 
 START_TIMEOUT_S = 10.0
 
@@ -118,7 +118,7 @@ class Broker:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(self.config_text(), encoding="utf-8")
         self.proc = subprocess.Popen([self.binary, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent)
+                                     stderr=subprocess.PIPE, start_new_session=True, **tied_to_process())
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._answers():
             if self.proc.poll() is not None:

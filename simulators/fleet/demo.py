@@ -22,7 +22,7 @@ from kiosk.core.policy import card_hint
 from kiosk.intents import send
 from kiosk.store.ledger import Store
 from simulators.bookcase import SimulatedBookcase
-from simulators.children import die_with_parent
+from simulators.children import tied_to_process
 from simulators.fleet.bookcases import SECRET, carry, fleet_world, write_fleet_config
 from simulators.fleet.broker import BrokerError, find_mosquitto
 from simulators.fleet.stage import ACL, ROOT, FleetStage
@@ -60,7 +60,7 @@ class Member:
         log = open(self.folder / "daemon.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(self.config_path),
                                       "--headless"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                     preexec_fn=die_with_parent)
+                                     **tied_to_process())
         log.close()
 
     def ready(self) -> bool:
