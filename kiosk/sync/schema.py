@@ -101,12 +101,12 @@ EVENT_SCHEMAS: dict[str, dict] = {
 
 # What a bookcase's kernel tells of its health (kiosk/health.py); each reading only where the kernel has it.
 _HEALTH = {"type": "object", "additionalProperties": False,
-           "properties": {"uptime_s": {"type": "integer", "minimum": 0},
+           "properties": {"uptime_s": _COUNT,
                           "temperature_c": {"type": "number", "minimum": -100, "maximum": 200},
-                          "disk_free_mb": {"type": "integer", "minimum": 0},
+                          "disk_free_mb": _COUNT,
                           "undervoltage": {"type": "boolean"}, "undervoltage_since_boot": {"type": "boolean"},
                           "throttled": {"type": "boolean"}, "throttled_since_boot": {"type": "boolean"},
-                          "sd_errors": {"type": "integer", "minimum": 0}}}
+                          "sd_errors": _COUNT}}
 
 # The other messages: retained state and holdings per bookcase, and what the library's gateway sends.
 MESSAGE_SCHEMAS: dict[str, dict] = {
