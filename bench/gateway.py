@@ -28,10 +28,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.gateway import sip2_stub  # noqa: E402
-
-sip2_stub.install()
-
 from bench.stats import percentile  # noqa: E402
 from gateway.patrons import import_export  # noqa: E402
 from gateway.service import Gateway  # noqa: E402

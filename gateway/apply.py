@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from gateway.config import IlsConfig, OrderConfig
@@ -190,8 +190,9 @@ class Applier:
                     note="the ILS had it on loan to this patron already (an earlier answer was lost)"))
             if later is not None and not charged(info.circulation_status):
                 return Outcome("applied", note="the ILS has it back, as its later return says")
+        due = _due(ev.event, when)
         resp = self._call(run, owner, "checkout", lambda: client.checkout(
-            pid, item, no_block=True, transaction_ts=when))
+            pid, item, no_block=True, transaction_ts=when, nb_due_date=due))
         if resp.ok:
             return self._then_return(client, run, owner, later, Outcome("applied", due=due_date(resp.due_date),
                                                                         screen_message=resp.screen_message or None))
@@ -209,7 +210,7 @@ class Applier:
         self._call(run, owner, "checkin", lambda: client.checkin(item, return_ts=when, location=self.ils.location,
                                                                  no_block=True))
         again = self._call(run, owner, "checkout", lambda: client.checkout(pid, item, no_block=True,
-                                                                           transaction_ts=when))
+                                                                           transaction_ts=when, nb_due_date=due))
         if not again.ok:
             return Outcome("rejected", reason=again.screen_message or "the ILS refused the checkout",
                            screen_message=again.screen_message or None,
@@ -262,6 +263,15 @@ class Applier:
                            screen_message=resp.screen_message or None)
         return Outcome("rejected", reason=resp.screen_message or "the ILS refused the checkin",
                        screen_message=resp.screen_message or None)
+
+
+def _due(event: dict, when: datetime) -> datetime:
+    """The due date the bookcase gave the patron (the loan event's ``due``, end of that day), for SIP2's no-block
+    due date: an ILS that honours it keeps the bookcase's promise; the ack carries whatever the ILS set."""
+    try:
+        return datetime.fromisoformat(event["due"]).replace(hour=23, minute=59, tzinfo=when.tzinfo)
+    except (KeyError, TypeError, ValueError):
+        return when + timedelta(days=30)
 
 
 def _time(ts: str) -> datetime:

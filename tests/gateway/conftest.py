@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gateway import sip2_stub
-
-STUBBED = sip2_stub.install()
-
-from simulators.fleet.broker import Broker  # noqa: E402
-from tests.gateway.pg import postgres_server  # noqa: E402,F401 - the session's PostgreSQL
-from tests.support import require_binary  # noqa: E402
+from simulators.fleet.broker import Broker
+from tests.gateway.pg import postgres_server  # noqa: F401 - the session's PostgreSQL
+from tests.support import require_binary
 
 
 @pytest.fixture
