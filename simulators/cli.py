@@ -63,7 +63,7 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk-sim", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{world,ctl}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{world,ctl,ils,ils-ctl}")
 
     world = sub.add_parser("world", help="bring up the simulated bookcase and run until stopped",
                            description="Bring up the simulated bookcase described by a kiosk config file.",
@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                         ("heal", "clear garble, silence and slow")):
         p = cmds.add_parser(fault, help=text)
         p.add_argument("device", choices=DEVICES, help="which device")
+    from simulators.ils import cli as ils_cli
+    ils_cli.register(sub)
     return parser
 
 
@@ -155,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "world":
             return run_world(args)
+        if args.command in ("ils", "ils-ctl"):
+            from simulators.ils import cli as ils_cli
+            return ils_cli.main(args)
         return run_ctl(args)
     except SimError as exc:
         print(f"kiosk-sim: error: {exc}", file=sys.stderr)
