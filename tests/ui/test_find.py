@@ -64,6 +64,26 @@ def test_the_portrait_keyboard_has_seven_columns_of_square_keys_of_at_least_120_
     assert keys["key:back"].width > 2 * keys["key:a"].width and keys["key:clear"].top > keys["key:0"].top - 1
 
 
+@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_keyboard_put_back_from_its_kept_look_is_the_keyboard_drawn(fonts, size):
+    """The keys are drawn once and then put back on each key press: the same pixels, texts and targets (and a
+    tap on a key put back types it)."""
+    import pygame
+    keyboard._KEPT.clear()
+    ui = sample_ui(FIND["find-paged"], "zh", size, fonts)
+    first = (pygame.image.tostring(ui.surface, "RGB"), [(t.key, tuple(t.rect)) for t in ui.painter.targets],
+             [(d.text, tuple(d.rect), d.size) for d in ui.painter.texts])
+    assert keyboard._KEPT, "the keyboard's look was kept"
+    ui.render(force=True)
+    again = (pygame.image.tostring(ui.surface, "RGB"), [(t.key, tuple(t.rect)) for t in ui.painter.targets],
+             [(d.text, tuple(d.rect), d.size) for d in ui.painter.texts])
+    assert again[1] == first[1] and again[2] == first[2]
+    assert again[0] == first[0], "the frame with the kept keyboard differs from the one drawn whole"
+    query = ui.finding.query
+    next(t for t in ui.painter.targets if t.key == "key:q").action()
+    assert ui.finding.query == query + "q"
+
+
 @pytest.fixture
 def case(tmp_path):
     bookcase = Bookcase(tmp_path, doors=3, books_per_door=4).start()
