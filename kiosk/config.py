@@ -235,6 +235,12 @@ def running_config(path: Path | str) -> Path:
 def load_config(path: Path | str) -> Config:
     """Read and check a bookcase config file. Raises ConfigError, never a bare traceback."""
     path = Path(path)
+    return _Reader(path).load(read_toml(path))
+
+
+def read_toml(path: Path) -> dict:
+    """A TOML file's tables; ConfigError (file, problem) if it cannot be read or is not TOML (the gateway's
+    config is read the same way)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -247,7 +253,7 @@ def load_config(path: Path | str) -> Config:
         raise ConfigError(path, "", "the file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"not valid TOML ({exc})") from None
-    return _Reader(path).load(data)
+    return data
 
 
 _PLACEHOLDER = {str: "", int: 0, float: 0.0, bool: False, list: [], dict: {}}
