@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import re
 import socket
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kiosk.config import ConfigError, MqttConfig, _Reader
+from kiosk.config import ConfigError, MqttConfig, _Reader, read_toml
 
 CHARSETS = ("utf-8", "gb18030", "gbk", "latin-1", "ascii")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -114,19 +113,7 @@ class GatewayConfig:
 def load_gateway_config(path: Path | str) -> GatewayConfig:
     """Read and check a gateway config file. Raises ConfigError, never a bare traceback."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(path, "", "file not found") from None
-    except OSError as exc:
-        raise ConfigError(path, "", f"cannot read the file ({exc.strerror})") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(path, "", "the file is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, "", f"not valid TOML ({exc})") from None
-    return _GatewayReader(path).load(data)
+    return _GatewayReader(path).load(read_toml(path))
 
 
 class _GatewayReader(_Reader):
