@@ -20,7 +20,7 @@ EXAMPLES = """  kiosk patrons load --config F patrons.jsonl    (the library's sn
 """
 
 
-SHOW_ERRORS = 500         # bad snapshot lines printed; the count of the rest follows
+SHOW_ERRORS = 100         # bad snapshot lines printed; the count of the rest follows, by field
 _UID_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){4,10}")
 
 
@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction, commands: dict[str, Callable[[argp
     add.add_argument("--config", required=True, type=Path)
     add.add_argument("--card", required=True, help="the staff card's number, or its UID as the card reader reports it "
                      "(upper-case hex, e.g. 04A1B2C3D4E5F6)")
-    add.add_argument("--name", default="", help="who holds it (shown to staff only)")
+    add.add_argument("--name", help="who holds it (shown to staff only); a PIN change keeps the name unless given")
     add.add_argument("--pin-stdin", action="store_true",
                      help="read the PIN from standard input (one line; for scripts) instead of asking twice")
     listing = ssub.add_parser("list", help="the registered staff cards (never their PINs)")
@@ -105,12 +105,7 @@ def _patrons(args: argparse.Namespace) -> int:
                 print(f"kiosk: cannot read {args.file} ({exc.strerror})", file=sys.stderr)
                 return 1
             except patrons.SnapshotError as exc:
-                print(f"kiosk: {args.file}: {exc}", file=sys.stderr)
-                errors = exc.report.errors
-                for error in errors[:SHOW_ERRORS]:
-                    print(f"  {error}", file=sys.stderr)
-                if exc.report.bad_lines > SHOW_ERRORS:
-                    print(f"  … and {exc.report.bad_lines - SHOW_ERRORS} more bad line(s)", file=sys.stderr)
+                _print_bad_lines(args.file, exc)
                 return 1
             print(f"{args.file}: {report.loaded} patrons loaded, {report.removed} removed, "
                   f"in {time.monotonic() - started:.1f} s")
@@ -126,6 +121,18 @@ def _patrons(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def _print_bad_lines(path: Path, exc) -> None:
+    """A refused snapshot: why, its bad lines (the first SHOW_ERRORS), then how many more and which fields."""
+    report = exc.report
+    print(f"kiosk: {path}: {exc}", file=sys.stderr)
+    for error in report.errors[:SHOW_ERRORS]:
+        print(f"  {error}", file=sys.stderr)
+    if report.bad_lines > SHOW_ERRORS:
+        by_field = ", ".join(f"{name} {count:,}" for name, count in report.fields.most_common())
+        print(f"  … and {report.bad_lines - SHOW_ERRORS:,} more bad line(s); bad lines by field: {by_field}",
+              file=sys.stderr)
 
 
 def _staff(args: argparse.Namespace) -> int:
@@ -163,9 +170,12 @@ def _staff(args: argparse.Namespace) -> int:
         if not valid_pin(pin):
             print("kiosk: a staff PIN is 4 to 8 digits; nothing changed", file=sys.stderr)
             return 2
-        changed = store.set_staff(key, hash_pin(pin), args.name, card_hint(card))
+        name = args.name
+        if name is None:        # a PIN change keeps who holds the card
+            name = next((row["name"] for row in store.staff() if row["staff_key"] == key), "")
+        changed = store.set_staff(key, hash_pin(pin), name, card_hint(card))
         print(f"staff card {card_hint(card)} {'changed: new PIN' if changed else 'registered'}"
-              f"{' for ' + args.name if args.name else ''}")
+              f"{' for ' + name if name else ''}")
         return 0
     finally:
         store.close()

@@ -167,3 +167,100 @@ def test_a_uid_typed_with_separators_or_in_lower_case_is_taken_as_the_reader_rep
     assert code == 0 and err == ""
     assert ecard.verify(ECARD_KEY, out.strip(), int(time.time())).patron_key == patron_key(load_config(config).secret,
                                                                                            CARD)
+
+
+# --- issue 11 item 7: `kiosk patrons load` is all or nothing ------------------------------------------------
+
+
+def _cache(config: Path) -> dict[str, str]:
+    store = store_of(config)
+    try:
+        return dict(store.db.execute("SELECT patron_key, status FROM patrons").fetchall())
+    finally:
+        store.close()
+
+
+def _snapshot(tmp_path: Path, records: list) -> Path:
+    path = tmp_path / "patrons.jsonl"
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_patrons_load_with_a_typo_changes_nothing_and_names_the_line(config: Path, tmp_path: Path, capsys) -> None:
+    secret = load_config(config).secret
+    assert run(capsys, "patrons", "load", "--config", str(config), str(_snapshot(tmp_path, [
+        {"card": c, "class": "adult", "status": "active"} for c in ("A1", "A2", "A3")])))[0] == 0
+    before = _cache(config)
+    snapshot = _snapshot(tmp_path, [{"card": "A1", "class": "adult", "status": "blocked"},
+                                    {"card": "A2", "class": "adult", "status": "actve"},
+                                    {"card": "A3", "class": "teacher", "status": "active"},
+                                    {"card": "A4", "class": "adult", "status": "active"}])
+    code, out, err = run(capsys, "patrons", "load", "--config", str(config), str(snapshot))
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"kiosk: {snapshot}: 2 bad line(s): nothing was loaded, the patron cache is unchanged",
+        "  line 2: status: must be one of active, blocked, expired, lost, overdue, got 'actve'",
+        "  line 3: class: 'teacher' is not a loan class of this bookcase ([policy.classes]: adult, branch, child)"]
+    assert _cache(config) == before and patron_key(secret, "A2") in before
+
+
+def test_patrons_load_of_an_empty_file_removes_nobody(config: Path, tmp_path: Path, capsys) -> None:
+    assert run(capsys, "patrons", "load", "--config", str(config), str(_snapshot(tmp_path, [
+        {"card": "A1", "class": "adult", "status": "active"}])))[0] == 0
+    before = _cache(config)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    code, out, err = run(capsys, "patrons", "load", "--config", str(config), str(empty))
+    assert (code, out) == (1, "") and "lists no patron" in err and "--merge" in err
+    assert _cache(config) == before and len(before) == 1
+
+
+def test_a_long_list_of_bad_lines_is_cut_short_with_a_count_by_field(config: Path, tmp_path: Path, capsys) -> None:
+    from kiosk.admin import SHOW_ERRORS
+    records = []
+    for i in range(2000):
+        status = "actve" if i % 4 == 1 else "active"              # 500 typos
+        records.append({"card": f"C{i}", "class": "teacher" if i % 50 == 2 else "adult", "status": status})
+    records.append("{truncated")
+    code, out, err = run(capsys, "patrons", "load", "--config", str(config), str(_snapshot(tmp_path, records)))
+    lines = err.splitlines()
+    assert (code, out) == (1, "") and lines[0].endswith("541 bad line(s): nothing was loaded, the patron cache is "
+                                                        "unchanged")
+    assert [line.split(":")[0] for line in lines[1:SHOW_ERRORS + 1]] == [
+        f"  line {n}" for n in sorted({i + 1 for i in range(2000) if i % 4 == 1 or i % 50 == 2})][:SHOW_ERRORS]
+    assert lines[SHOW_ERRORS + 1:] == [f"  … and {541 - SHOW_ERRORS} more bad line(s); bad lines by field: "
+                                       "status 500, class 40, line 1"]
+    assert _cache(config) == {}
+
+
+# --- issue 11 item 10: staff cards --------------------------------------------------------------------------
+
+
+def test_a_pin_change_keeps_the_holders_name(config: Path, capsys) -> None:
+    """Through a real terminal, as an operator types the PIN twice."""
+    from tests.test_operator_commands import _in_a_terminal, _kiosk
+    card = "04A1B2C3D4E5F6"
+    code, out = _in_a_terminal(_kiosk("staff", "add", "--config", str(config), "--card", card, "--name", "张老师"),
+                               ["2468", "2468"])
+    assert code == 0 and "staff card ****E5F6 registered for 张老师" in out
+    code, out = _in_a_terminal(_kiosk("staff", "add", "--config", str(config), "--card", card), ["1357", "1357"])
+    assert code == 0 and "staff card ****E5F6 changed: new PIN for 张老师" in out
+    code, out, _ = run(capsys, "staff", "list", "--config", str(config))
+    assert code == 0 and "****E5F6  张老师" in out
+    store = store_of(config)
+    try:
+        assert check_pin("1357", store.staff_pin_hash(patron_key(load_config(config).secret, card)))
+    finally:
+        store.close()
+
+
+def test_the_demo_staff_card_is_listed_by_its_hint(config: Path, capsys) -> None:
+    from kiosk.demodata import DEMO_STAFF_CARD
+    from kiosk.store.seed import seed_demo
+    store = store_of(config)
+    try:
+        assert seed_demo(store, load_config(config))
+    finally:
+        store.close()
+    code, out, _ = run(capsys, "staff", "list", "--config", str(config))
+    assert code == 0 and f"card ****{DEMO_STAFF_CARD[-4:]}  demo staff" in out

@@ -13,7 +13,7 @@ from kiosk.store.ledger import Store
 
 LOGGER = logging.getLogger(__name__)
 
-SEED_VERSION = "3"
+SEED_VERSION = "4"
 MAX_BOOKS_PER_DOOR = 300
 
 
@@ -30,7 +30,8 @@ def seed_demo(store: Store, config: Config) -> bool:
     store.upsert_patrons({"patron_key": patron_key(config.secret, p.card_number), "patron_class": p.patron_class,
                           "status": p.status, "loans_elsewhere": p.loans_elsewhere,
                           "card_hint": card_hint(p.card_number)} for p in demo_patrons())
-    store.set_staff(patron_key(config.secret, DEMO_STAFF_CARD), hash_pin(DEMO_STAFF_PIN), "demo staff")
+    store.set_staff(patron_key(config.secret, DEMO_STAFF_CARD), hash_pin(DEMO_STAFF_PIN), "demo staff",
+                    card_hint(DEMO_STAFF_CARD))      # `kiosk staff list` names it ****BB01
     store.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('demo_seed', ?)", (SEED_VERSION,))
     LOGGER.info("demo data loaded: %d catalogue records, %d reader cards", len(books), len(demo_patrons()))
     return True
