@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -259,6 +260,11 @@ def read_toml(path: Path) -> dict:
 _PLACEHOLDER = {str: "", int: 0, float: 0.0, bool: False, list: [], dict: {}}
 
 
+class _Absent(dict):
+    """The stand-in for a table that is missing or not a table: that mistake is noted once, not again for each
+    key it should have held."""
+
+
 class _Reader:
     """Walks the parsed TOML, checking every key, and turns it into dataclasses.
 
@@ -291,8 +297,11 @@ class _Reader:
         if not any(e.key == key for e in self.errors):
             self.errors.append(self.fail(key, message))
 
-    def _bad(self, key: str, message: str, kind: type, default: Any, low: float | None, choices: tuple) -> Any:
-        self.note(key, message)
+    def _bad(self, key: str, message: str, kind: type, default: Any, low: float | None, choices: tuple,
+             noted: bool = False) -> Any:
+        """A stand-in value for a wrong one, the mistake noted (unless ``noted`` already, e.g. its table's)."""
+        if not noted:
+            self.note(key, message)
         if default is not ...:
             return default
         if choices:
@@ -305,17 +314,20 @@ class _Reader:
         if key not in data:
             if required:
                 self.note(full, "missing table")
+                return _Absent()
             return {}
         value = data[key]
         if not isinstance(value, dict):
             self.note(full, f"expected a table, got {_kind(value)}")
-            return {}
+            return _Absent()
         return value
 
     def value(self, data: dict, key: str, prefix: str, kind: type, default: Any = ..., *,
               low: float | None = None, high: float | None = None, choices: tuple = ()) -> Any:
         full = prefix + key
         if key not in data:
+            if default is ... and isinstance(data, _Absent):
+                return self._bad(full, "", kind, default, low, choices, noted=True)
             if default is ...:
                 return self._bad(full, "missing", kind, default, low, choices)
             return default
@@ -337,7 +349,9 @@ class _Reader:
     def unknown(self, data: dict, prefix: str, known: set[str]) -> None:
         for key in data:
             if key not in known:
-                self.note(prefix + key, f"unknown key (known: {', '.join(sorted(known))})")
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                self.note(prefix + key, f"unknown key ({hint}known: {', '.join(sorted(known))})")
 
     def port(self, data: dict, prefix: str) -> str:
         port = self.value(data, "port", prefix, str)
@@ -402,10 +416,12 @@ class _Reader:
         """The [[doors]] tables; a mistake names the door by its number ("door 6: lock"), or by its place in the
         file when the number itself is wrong ("the 6th [[doors]]")."""
         if "doors" not in data:
-            raise self.fail("doors", "missing: list the bookcase's doors as [[doors]] tables")
+            self.note("doors", "missing: list the bookcase's doors as [[doors]] tables")
+            return ()
         items = data["doors"]
         if not isinstance(items, list) or not items:
-            raise self.fail("doors", "expected at least one [[doors]] table")
+            self.note("doors", "expected at least one [[doors]] table")
+            return ()
         doors: list[Door] = []
         for i, item in enumerate(items):
             number = item.get("number") if isinstance(item, dict) else None

@@ -60,3 +60,36 @@ def test_cli_prints_a_config_error_not_a_traceback(tmp_path, capsys):
     assert main(["check-config", str(path)]) == 1
     err = capsys.readouterr().err
     assert "door 2: lock" in err and "Traceback" not in err
+
+
+# --- issue 11 item 8: every mistake at once, each said once, doors by their number ---------------------------
+
+
+def test_missing_doors_do_not_hide_the_other_mistakes(tmp_path):
+    path = _write(tmp_path, lambda b: b.split("[[doors]]")[0].replace("sensor_bit_open = 1", "sensor_bit_open = 2")
+                  .replace("loan_days = 30", "loan_days = 0"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert [e.key for e in err.value.errors] == ["doors", "lockboard.sensor_bit_open", "policy.loan_days"]
+    assert str(err.value).startswith("3 problems:\n")
+
+
+def test_a_missing_table_is_one_mistake_not_one_per_key_it_should_hold(tmp_path):
+    path = _write(tmp_path, lambda b: "rfid = 5\n" + b.replace("[lockboard]", "[lockbord]").replace("[rfid]", "[rfidx]"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    messages = {e.key: e.message for e in err.value.errors}
+    assert set(messages) == {"lockbord", "rfidx", "lockboard", "rfid"}, messages
+    assert messages["lockbord"].startswith("unknown key (did you mean 'lockboard'? known: bookcase, ")
+    assert messages["lockboard"] == "missing table" and messages["rfid"] == "expected a table, got an integer"
+
+
+def test_check_config_lists_the_mistakes_after_a_missing_doors_list(tmp_path, capsys):
+    path = _write(tmp_path, lambda b: b.replace("[[doors]]", "[[door]]").replace("baudrate = 19200",
+                                                                                   'baudrate = "fast"'))
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == f"kiosk: {path}: 3 mistake(s); the bookcase would not start:"
+    for words in ("  door: unknown key (did you mean 'doors'?", "  doors: missing: list the bookcase's doors",
+                  "  lockboard.baudrate: expected an integer, got a string 'fast'"):
+        assert words in err, words
