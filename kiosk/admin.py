@@ -91,7 +91,7 @@ def _store(config):
 def _patrons(args: argparse.Namespace) -> int:
     from kiosk.cli import _load
     from kiosk.core.policy import patron_key
-    from kiosk.store import patrons
+    from kiosk.store import patrons, replica
     config = _load(args.config)
     store = _store(config)
     try:
@@ -110,13 +110,16 @@ def _patrons(args: argparse.Namespace) -> int:
             print(f"{args.file}: {report.loaded} patrons loaded, {report.removed} removed, "
                   f"in {time.monotonic() - started:.1f} s")
             return 0
-        key = args.key or patron_key(config.secret, _card(args.card))
+        key = args.key or patron_key(config.secret, _card(args.card))     # as the daemon keys a card it reads
         patron = store.patron(key)
         if patron is None:
             print(f"patron {key}: not in this bookcase's cache")
             return 1
+        at_other_bookcases = replica.open_remote_loans(store.db, key)
         print(json.dumps({"key": key, "class": patron.patron_class, "status": patron.status,
-                          "loans_elsewhere": patron.loans_elsewhere, "open_loans_here": store.open_loan_count(key),
+                          "loans_elsewhere": patron.loans_elsewhere,            # the library's count, not bookcases'
+                          "open_loans_here": store.open_loan_count(key) - at_other_bookcases,
+                          "open_loans_at_other_bookcases": at_other_bookcases,
                           "offline_loans": store.offline_loan_count(key)}, ensure_ascii=False))
         return 0
     finally:

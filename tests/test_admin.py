@@ -105,7 +105,8 @@ def test_patrons_load_then_show_by_card_and_by_key(config: Path, tmp_path: Path,
     assert f"{snapshot}: 2 patrons loaded, 0 removed" in out
     code, out, _ = run(capsys, "patrons", "show", "--config", str(config), "--card", CARD)
     assert code == 0 and json.loads(out) == {"key": patron_key(secret, CARD), "class": "adult", "status": "active",
-                                             "loans_elsewhere": 2, "open_loans_here": 0, "offline_loans": 0}
+                                             "loans_elsewhere": 2, "open_loans_here": 0,
+                                             "open_loans_at_other_bookcases": 0, "offline_loans": 0}
     code, out, _ = run(capsys, "patrons", "show", "--config", str(config), "--key", patron_key(secret, "04A224B2C35E80"))
     assert code == 0 and json.loads(out)["status"] == "overdue"
     code, out, _ = run(capsys, "patrons", "show", "--config", str(config), "--card", "3109999999999")
@@ -264,3 +265,31 @@ def test_the_demo_staff_card_is_listed_by_its_hint(config: Path, capsys) -> None
         store.close()
     code, out, _ = run(capsys, "staff", "list", "--config", str(config))
     assert code == 0 and f"card ****{DEMO_STAFF_CARD[-4:]}  demo staff" in out
+
+
+# --- issue 11 item 10: `kiosk patrons show --card` -----------------------------------------------------------
+
+
+def test_patrons_show_by_card_counts_loans_here_and_at_other_bookcases_apart(tmp_path: Path, capsys) -> None:
+    from tests.scenarios.harness import ADULT, Bookcase
+    case = Bookcase(tmp_path).start()
+    try:
+        book = case.items(1)[0]
+        case.session(ADULT, 1, take=[book])
+        assert case.loans() == [book]
+    finally:
+        case.stop()
+    store = store_of(case.config_path)
+    try:
+        key = patron_key(case.cfg.secret, ADULT)
+        # A loan the patron made at another bookcase, as the fleet's events replicate it.
+        store.db.execute("INSERT INTO remote_loans (event_id, bookcase, item_id, patron_key, loaned_at, loaned_utc) "
+                         "VALUES ('e-1', 'MH-0102', 'MH20209999', ?, '2026-12-01T10:00:00+08:00', "
+                         "'2026-12-01T02:00:00Z')", (key,))
+    finally:
+        store.close()
+    code, out, err = run(capsys, "patrons", "show", "--config", str(case.config_path), "--card", f" {ADULT} ")
+    shown = json.loads(out)
+    assert (code, err) == (0, "") and shown["key"] == key
+    assert (shown["open_loans_here"], shown["open_loans_at_other_bookcases"]) == (1, 1)
+    assert ADULT not in out and case.cfg.secret not in out
