@@ -62,27 +62,46 @@ unmount_below "$work"
 rm -rf "$work"
 mkdir -p "$work"
 
-# --- the base tree, cached ---------------------------------------------------------------------------------------
+# --- the Debian tree and the venv, each cached ------------------------------------------------------------------
 python3 -c 'import tomllib, sys; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' \
   "$repo/pyproject.toml" > "$work/requirements.txt"
-key=$( { cat "$here/base.sh" "$here/packages.txt" "$here/build-packages.txt" "$work/requirements.txt";
-         echo "$CITYBOOK_MIRROR $CITYBOOK_SECURITY_MIRROR"; } | sha256sum | cut -c1-16)
-base=$cache/base-$key
-if [[ -f $base/.complete ]]; then
-  say "base tree: cached ($base)"
-else
-  say "base tree: building $base (Debian trixie arm64 + the venv's dependencies; this takes a while)"
-  unmount_below "$base.tmp"
-  rm -rf "$base.tmp"
-  "$here/base.sh" "$base.tmp/tree" "$work/requirements.txt"
-  date -u +%Y-%m-%dT%H:%M:%SZ > "$base.tmp/.complete"
-  mv "$base.tmp" "$base"
-  # Keep the two newest base trees: an older one belongs to package lists no longer in use.
-  ls -1dt "$cache"/base-* 2>/dev/null | grep -v '\.tmp$' | tail -n +3 | xargs -r rm -rf
+debian_key=$( { cat "$here/base.sh" "$here/packages.txt" "$here/build-packages.txt" \
+                  "$here/rootfs/etc/default/raspi-firmware" "$here/rootfs/etc/default/raspi-extra-cmdline";
+                echo "$CITYBOOK_MIRROR $CITYBOOK_SECURITY_MIRROR"; } | sha256sum | cut -c1-16)
+venv_key=$( { echo "$debian_key"; cat "$here/venv.sh" "$work/requirements.txt"; } | sha256sum | cut -c1-16)
+
+# cached NAME KIND: is $cache/NAME complete? Else an interrupted build's leftovers go (never through a mount).
+cached() {
+  if [[ -f $cache/$1/.complete ]]; then touch "$cache/$1/.complete"; say "$2: cached ($cache/$1)"; return 0; fi
+  unmount_below "$cache/$1.tmp"
+  rm -rf "$cache/$1.tmp"
+  return 1
+}
+# keep KIND: the two newest trees of a kind stay; older ones belong to package lists no longer in use.
+keep() { ls -1dt "$cache/$1"-* 2>/dev/null | grep -v '\.tmp$' | tail -n +3 | xargs -r rm -rf; }
+
+debian=debian-$debian_key
+if ! cached "$debian" "Debian tree"; then
+  say "Debian tree: building $cache/$debian (trixie arm64 under emulation: the slow part)"
+  "$here/base.sh" "$cache/$debian.tmp/tree"
+  date -u +%Y-%m-%dT%H:%M:%SZ > "$cache/$debian.tmp/.complete"
+  mv "$cache/$debian.tmp" "$cache/$debian"
+  keep debian
 fi
-touch "$base/.complete"
+base=venv-$venv_key
+if ! cached "$base" "venv layer"; then
+  say "venv layer: building $cache/$base"
+  mkdir -p "$cache/$base.tmp"
+  cp -a --reflink=auto "$cache/$debian/tree" "$cache/$base.tmp/tree"
+  "$here/venv.sh" "$cache/$base.tmp/tree" "$work/requirements.txt"
+  date -u +%Y-%m-%dT%H:%M:%SZ > "$cache/$base.tmp/.complete"
+  mv "$cache/$base.tmp" "$cache/$base"
+  keep venv
+fi
+base=$cache/$base
+key="$debian_key/$venv_key"
 root=$work/root
-say "copying the base tree"
+say "copying the tree"
 cp -a --reflink=auto "$base/tree" "$root"
 
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
@@ -125,15 +144,13 @@ install -d "$root/data" "$root/var/lib/citybook"
 passwd_root=$(awk -F: '$1 == "root" {print $2}' "$root/etc/shadow")
 [[ $passwd_root == "*" || $passwd_root == "!"* ]] || die "root has a password in the base tree"
 
-say "kernel hook: firmware, kernel, initrd, config.txt and cmdline.txt into /boot/firmware"
-in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
 grep -q 'root=LABEL=citybook-root' "$root/boot/firmware/cmdline.txt" || die "cmdline.txt lacks the root label"
 
 say "manifest"
 manifest=$out/$name.manifest
 {
   echo "# $name, built $(date -u +%Y-%m-%dT%H:%M:%SZ) from commit $(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)"
-  echo "# base tree $key, built $(cat "$base/.complete"), from $CITYBOOK_MIRROR trixie, trixie-updates and $CITYBOOK_SECURITY_MIRROR trixie-security"
+  echo "# trees $key (Debian, venv), built $(cat "$cache/$debian/.complete"), $(cat "$base/.complete"), from $CITYBOOK_MIRROR trixie, trixie-updates and $CITYBOOK_SECURITY_MIRROR trixie-security"
   echo "# Debian packages (dpkg-query)"
   in_root dpkg-query -W -f='${Package}=${Version}\n' | sort
   echo "# Python distributions in /opt/citybook/venv (pip freeze; the system's python3-pygame is listed above)"
