@@ -153,6 +153,10 @@ def _probability(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from simulators.ils import cli as ils_cli
+    if argv[:1] == ["ctl"] and len(argv) > 1 and ils_cli.is_ils_dir(argv[1]):
+        argv[0] = "ils-ctl"                      # `kiosk-sim ctl DIR …` on a simulated ILS's DIR
     args = build_parser().parse_args(argv)
     try:
         if args.command == "world":

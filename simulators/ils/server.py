@@ -1,89 +1,134 @@
 """The simulated ILS's SIP2 server: TCP, a thread per connection, the gateway's own codec (gateway.sip2.codec).
 
-Each connection logs in first (93 with the configured user and password; a wrong one gets 94 ok=0 and nothing
-else is answered but 99). Answers carry the request's sequence number and a checksum when the request had one.
-A garbled request is answered with 96 (please resend); a 97 gets the last answer again.
+Each connection logs in first (93 with the configured user and password; a wrong one gets 94 ok=0 and the
+connection is closed, as Koha's SIP server does; any other request before a login, except 99, closes it too).
+Answers carry the request's sequence number and a checksum when the request had one. A garbled request is
+answered with 96 (please resend); a 97 gets the last answer again. Item information (18) names the borrower in
+the extension field ZB (gateway.sip2.messages.BORROWER_FIELD).
 
-Faults, for testers and tests (``Faults``; `kiosk-sim ctl DIR <fault>`): ``down`` (connections refused, the
-open ones dropped) and ``up``; ``drop`` (apply the next N requests, or those of one message type, then close
-the connection without answering: the exactly-once case); ``slow`` (every answer ``ms`` late); ``badsum`` (the
-next N answers' checksums wrong); ``garbage`` (the next N answers replaced by noise); ``refuse`` (the next N
-transactions, or an item's, answered ok=0 with a screen message); ``heal`` clears them all.
+Faults, for testers and tests (``Faults``; `kiosk-sim ils-ctl DIR <fault>`): ``down`` (connections refused, the
+open ones dropped) and ``up``; ``drop`` (apply the next N requests, or every one of a message type, then close
+the connection without answering: the exactly-once case); ``slow`` (every answer ``ms`` late, after applying);
+``badsum`` (the next N answers' checksums wrong); ``garbage`` (the next N answers replaced by noise); ``huge``
+(the next N answers carry a 70 KiB screen message, over any sane line limit); ``refuse`` (the next N
+transactions, or an item's, answered ok=0 with a screen message: Library); ``heal`` clears them all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from gateway.sip2 import codec
-from gateway.sip2.codec import Sip2ChecksumError, Sip2FormatError
-from simulators.ils.library import Library
+from gateway.sip2.errors import Sip2FormatError
+from gateway.sip2.messages import (NAMES, CheckinRequest, CheckinResponse, CheckoutRequest, CheckoutResponse,
+                                   EndPatronSessionRequest, EndSessionResponse, ItemInformationRequest,
+                                   ItemInformationResponse, LoginRequest, LoginResponse, PatronInformationRequest,
+                                   PatronInformationResponse, PatronStatusRequest, PatronStatusResponse,
+                                   RequestAcsResend, RequestScResend, ScStatusRequest, ScStatusResponse)
+from simulators.ils.library import Library, Patron
 
 LOGGER = logging.getLogger(__name__)
 
-SUPPORTED = "YYYYYNNYYYYNNNNN"      # BX: which messages this ILS supports (patron status, checkout, checkin, …)
-TIMEOUT_TENTHS = "050"              # the 98's timeout period: 5 s
-RETRIES = "003"
-NAMES = {"11": "checkout", "09": "checkin", "17": "item_information", "63": "patron_information",
-         "23": "patron_status", "35": "end_session", "99": "sc_status", "93": "login"}
+SUPPORTED = "YYYNYNYYYYYNNNNN"      # BX: patron status, checkout, checkin, SC/ACS status, resend, login, patron
+                                    # information, end session, item information (fee paid, hold … not)
+KINDS = {"checkout": "11", "checkin": "09", "item_information": "17", "patron_status": "23",
+         "patron_information": "63", "end_session": "35", "sc_status": "99", "login": "93"}
+HUGE_BYTES = 70 * 1024
+GARBAGE = b"\x00\xffNOT SIP2 \xfe garbage"
 
 
 @dataclass
 class Faults:
     down: bool = False
     drop_next: int = 0
-    drop_kind: str | None = None              # drop every request of this kind ("checkout", …)
+    drop_kind: str | None = None              # drop every request of this message type ("11" …), until heal
     slow_ms: int = 0
     badsum_next: int = 0
     garbage_next: int = 0
+    huge_next: int = 0
+    fired: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def heal(self) -> None:
         with self.lock:
             self.down, self.drop_next, self.drop_kind, self.slow_ms = False, 0, None, 0
-            self.badsum_next = self.garbage_next = 0
+            self.badsum_next = self.garbage_next = self.huge_next = 0
 
-    def take(self, name: str) -> int:
-        """Count one use of a one-shot fault; True (1) if it applies now."""
+    def take(self, name: str) -> bool:
+        """Use up one of a one-shot fault (``badsum_next`` …): True if it applies to this answer."""
         with self.lock:
             left = getattr(self, name)
             if left > 0:
                 setattr(self, name, left - 1)
-                return 1
-            return 0
+                self.fired[name] = self.fired.get(name, 0) + 1
+                return True
+            return False
 
     def to_dict(self) -> dict:
-        return {"down": self.down, "drop_next": self.drop_next, "drop_kind": self.drop_kind,
-                "slow_ms": self.slow_ms, "badsum_next": self.badsum_next, "garbage_next": self.garbage_next}
+        with self.lock:
+            return {"down": self.down, "drop_next": self.drop_next, "drop_kind": self.drop_kind,
+                    "slow_ms": self.slow_ms, "badsum_next": self.badsum_next, "garbage_next": self.garbage_next,
+                    "huge_next": self.huge_next, "fired": dict(self.fired)}
 
 
-def _flags(patron) -> str:
-    """The 14 patron status flags: charge privileges denied (blocked, expired, lost), …, too many overdue."""
-    denied = "Y" if patron.status in ("blocked", "expired", "lost") else " "
-    overdue = "Y" if patron.status == "overdue" else " "
-    return denied + denied + " " + " " + " " + " " + " " + " " + " " + " " + overdue + " " + " " + " "
+def patron_flags(patron: Patron | None, charged: int, overdue: int) -> str:
+    """The 14 patron status flags (gateway.sip2.messages.PATRON_STATUS_FLAGS) the ILS reports."""
+    if patron is None:
+        return "YYYY" + " " * 10
+    flags = [" "] * 14
+    if patron.status in ("blocked", "expired", "lost", "overdue"):
+        flags[0] = flags[1] = "Y"              # charge and renewal privileges denied
+    if patron.status in ("blocked", "lost"):
+        flags[3] = "Y"                         # hold privileges denied
+    if patron.status == "lost":
+        flags[4] = "Y"                         # card reported lost
+    if charged + patron.loans_elsewhere >= patron.limit:
+        flags[5] = "Y"                         # too many items charged
+    if patron.status == "overdue" or overdue:
+        flags[6] = "Y"                         # too many items overdue
+    return "".join(flags)
+
+
+class _Session:
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.logged_in = False
+        self.last = b""                        # the last answer, clean: what a 97 gets
+
+
+class _Drop(Exception):
+    """Close the connection without answering."""
+
+
+class _LoginRefused(Exception):
+    """Send the 94 ok=0, then close the connection."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__("login refused")
+        self.answer = answer
 
 
 class IlsServer:
     """``start()`` listens on ``port`` (0: a free one, see ``port`` after); ``stop()`` closes everything."""
 
     def __init__(self, library: Library, *, host: str = "127.0.0.1", port: int = 0, user: str = "citybook",
-                 password: str = "sip2-password", charset: str = "utf-8", latency_ms: int = 0,
-                 institution: str = "CN-310112", location: str = "MH-BOOKCASES") -> None:
+                 password: str = "sip2-password", charset: str = "utf-8", latency_ms: float = 0,
+                 institution: str = "CN-310112", timeout_period: int = 50, retries_allowed: int = 3) -> None:
         self.library = library
         self.host, self.port = host, port
         self.user, self.password, self.charset = user, password, charset
         self.latency_ms = latency_ms
-        self.institution, self.location = institution, location
+        self.institution = institution
+        self.timeout_period, self.retries_allowed = timeout_period, retries_allowed
         self.faults = Faults()
-        self.requests = 0
+        self.stats = {"connections": 0, "logins": 0, "logins_refused": 0, "requests": {}, "garbled": 0,
+                      "resends": 0, "dropped": 0}
         self._listener: socket.socket | None = None
-        self._conns: set[socket.socket] = set()
+        self._conns: dict[socket.socket, threading.Thread] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,36 +141,42 @@ class IlsServer:
         self._thread.start()
         return self
 
-    def _listen(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(64)
-        sock.settimeout(0.2)
-        self.port = sock.getsockname()[1]
-        self._listener = sock
-
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
         self._close_listener()
-        self._drop_all()
+        for thread in self._drop_all():
+            thread.join(5)
+
+    def _listen(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+            sock.listen(64)
+        except OSError:
+            sock.close()
+            raise
+        sock.settimeout(0.1)
+        self.port = sock.getsockname()[1]
+        self._listener = sock
 
     def _close_listener(self) -> None:
-        sock, self._listener = self._listener, None
+        with self._lock:
+            sock, self._listener = self._listener, None
         if sock is not None:
             sock.close()
 
-    def _drop_all(self) -> None:
+    def _drop_all(self) -> list[threading.Thread]:
         with self._lock:
-            conns, self._conns = self._conns, set()
-        for conn in conns:
+            conns = list(self._conns.items())
+        for conn, _ in conns:
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            conn.close()
+        return [t for _, t in conns]
 
     def go_down(self) -> None:
         """The ILS goes away: new connections are refused, the open ones dropped."""
@@ -138,179 +189,215 @@ class IlsServer:
         if self._listener is None:
             self._listen()
 
+    def snapshot(self) -> dict:
+        with self._lock:
+            open_ = len(self._conns)
+        return {"port": self.port, "up": not self.faults.down, "open_connections": open_, **self.stats,
+                "faults": self.faults.to_dict()}
+
     # --- connections ------------------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
             listener = self._listener
             if listener is None:
-                time.sleep(0.05)
+                self._stop.wait(0.05)
                 continue
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
             except OSError:
-                time.sleep(0.05)                     # closed under us (go_down): wait for come_up
+                self._stop.wait(0.05)                 # closed under us (go_down): wait for come_up
                 continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
-                self._conns.add(conn)
-            threading.Thread(target=self._serve, args=(conn,), name="ils-conn", daemon=True).start()
+                self.stats["connections"] += 1
+                n = self.stats["connections"]
+                thread = threading.Thread(target=self._serve, args=(conn, _Session(n)), name=f"ils-conn-{n}",
+                                          daemon=True)
+                self._conns[conn] = thread
+            thread.start()
 
-    def _serve(self, conn: socket.socket) -> None:
-        session = {"logged_in": False, "last": b""}
-        buffer = b""
+    def _serve(self, conn: socket.socket, session: _Session) -> None:
+        buffer = bytearray()
         try:
             while not self._stop.is_set():
-                if b"\r" not in buffer:
+                consumed, line = codec.next_line(buffer)
+                if line is None:
+                    del buffer[:consumed]
                     chunk = conn.recv(65536)
                     if not chunk:
                         return
                     buffer += chunk
-                    if len(buffer) > codec.MAX_FRAME and b"\r" not in buffer:
-                        LOGGER.warning("ILS: a line over %d bytes: dropping the connection", codec.MAX_FRAME)
-                        return
                     continue
-                line, _, buffer = buffer.partition(b"\r")
-                answer = self._answer(line.lstrip(b"\n") + b"\r", session)
-                if answer is None:
-                    return                            # a dropped answer: the connection goes with it
-                if self.faults.slow_ms or self.latency_ms:
-                    time.sleep((self.faults.slow_ms + self.latency_ms) / 1000)
-                conn.sendall(answer)
+                del buffer[:consumed]
+                if not line.strip(b"\n "):
+                    continue
+                answer = self._answer(line, session)
+                if answer:
+                    conn.sendall(answer)
+        except Sip2FormatError as exc:
+            LOGGER.warning("ILS: connection %d: %s; closing it", session.n, exc)
+        except _LoginRefused as refused:
+            try:
+                conn.sendall(refused.answer)          # 94 ok=0, then the connection closes
+            except OSError:
+                pass
+        except _Drop:
+            with self._lock:
+                self.stats["dropped"] += 1
         except OSError:
-            return
+            pass
         finally:
             with self._lock:
-                self._conns.discard(conn)
+                self._conns.pop(conn, None)
             conn.close()
 
-    def _answer(self, frame: bytes, session: dict) -> bytes | None:
+    def _answer(self, line: bytes, session: _Session) -> bytes:
         try:
-            decoded = codec.decode(frame, self.charset)
-        except Sip2ChecksumError:
-            return codec.encode(codec.RequestSCResend(), seq=None, charset=self.charset)
+            frame = codec.decode_frame(line, self.charset)
         except Sip2FormatError as exc:
-            LOGGER.info("ILS: not a SIP2 request (%s): asking for it again", exc)
-            return codec.encode(codec.RequestSCResend(), seq=None, charset=self.charset)
-        msg, seq = decoded.message, decoded.sequence
-        if isinstance(msg, codec.RequestACSResend):
-            return session["last"] or codec.encode(codec.RequestSCResend(), seq=None, charset=self.charset)
-        self.requests += 1
-        kind = NAMES.get(frame[:2].decode("ascii", "replace"), "?")
-        response = self._handle(msg, session)
+            LOGGER.info("ILS: connection %d: a garbled request (%s): asking for it again (96)", session.n, exc)
+            with self._lock:
+                self.stats["garbled"] += 1
+            return codec.encode(RequestScResend(), charset=self.charset)
+        msg = frame.message
+        if isinstance(msg, RequestAcsResend):
+            with self._lock:
+                self.stats["resends"] += 1
+            return self._damage(session.last) if session.last else codec.encode(RequestScResend(),
+                                                                                  charset=self.charset)
+        with self._lock:
+            self.stats["requests"][msg.command] = self.stats["requests"].get(msg.command, 0) + 1
+        if isinstance(msg, LoginRequest):
+            session.logged_in = msg.user == self.user and msg.password == self.password
+            with self._lock:
+                self.stats["logins" if session.logged_in else "logins_refused"] += 1
+            out = self._encode(LoginResponse(ok=session.logged_in), frame)
+            if not session.logged_in:
+                LOGGER.info("ILS: connection %d: login of %r refused", session.n, msg.user)
+                raise _LoginRefused(out)
+            session.last = out
+            return out
+        if not session.logged_in and not isinstance(msg, ScStatusRequest):
+            LOGGER.info("ILS: connection %d: %s before a login: closing", session.n, NAMES.get(msg.command))
+            raise _Drop()
+        response = self._handle(msg)
         if response is None:
             return b""
-        extra = b""
-        if isinstance(response, _WithBorrower):
-            extra = f"{codec.BORROWER}{response.borrower}|".encode(self.charset) if response.borrower else b""
-            response = response.response
-        out = self._frame(response, seq, extra)
-        if self.faults.drop_kind == kind or (kind not in ("login", "sc_status") and self.faults.take("drop_next")):
-            LOGGER.info("ILS: %s applied, the connection dropped before the answer (a fault)", kind)
-            return None
-        session["last"] = out                    # a 97 gets it again, whole: the damage below is "on the wire"
-        if self.faults.take("garbage_next"):
-            return b"\x00\xffNOT SIP2 \xfe garbage\r"
-        if seq is not None and self.faults.take("badsum_next"):
-            return out[:-5] + (b"0000" if out[-5:-1] != b"0000" else b"FFFF") + b"\r"
-        return out
+        if msg.command not in ("93", "99") and (self.faults.drop_kind == msg.command or self.faults.take("drop_next")):
+            LOGGER.info("ILS: connection %d: %s applied, the connection dropped before the answer (a fault)",
+                        session.n, NAMES.get(msg.command))
+            raise _Drop()
+        wait_ms = self.latency_ms + self.faults.slow_ms
+        if wait_ms and self._stop.wait(wait_ms / 1000):
+            raise _Drop()
+        if self.faults.take("huge_next"):
+            response = dataclasses.replace(response, screen_messages=response.screen_messages + ("x" * HUGE_BYTES,))
+        out = self._encode(response, frame)
+        session.last = out
+        return self._damage(out)
 
-    def _frame(self, response, seq: int | None, extra: bytes) -> bytes:
-        """The answer's bytes: its fields, ``extra`` fields after them, then the AY/AZ trailer if asked for."""
-        body = codec.encode(response, seq=None, charset=self.charset, error_detection=False)[:-1] + extra
-        if seq is None:
-            return body + b"\r"
-        prefix = body + b"AY" + str(seq).encode() + b"AZ"
-        return prefix + codec.calculate_checksum(prefix).encode("ascii") + b"\r"
+    def _encode(self, response, frame: codec.Frame) -> bytes:
+        return codec.encode(response, seq=frame.seq or 0, charset=self.charset, error_detection=frame.checksummed,
+                            max_field=None)
+
+    def _damage(self, out: bytes) -> bytes:
+        """The answer as the wire delivers it, with the faults asked for."""
+        if self.faults.take("garbage_next"):
+            return GARBAGE + b"\r"
+        if self.faults.take("badsum_next"):
+            if out[-7:-5] == b"AZ":
+                return out[:-5] + (b"0000" if out[-5:-1] != b"0000" else b"FFFF") + b"\r"
+            return out[:-1] + b"AZ0000\r"
+        return out
 
     # --- messages --------------------------------------------------------------------------------------
 
     def _now(self) -> str:
         return codec.sip_date(self.library.clock())
 
-    def _handle(self, msg, session: dict):
-        if isinstance(msg, codec.LoginRequest):
-            session["logged_in"] = msg.login_user_id == self.user and msg.login_password == self.password
-            return codec.LoginResponse(ok="1" if session["logged_in"] else "0")
-        if isinstance(msg, codec.SCStatusRequest):
-            return codec.ACSStatusResponse(
-                online_status="Y", checkin_ok="Y", checkout_ok="Y", acs_renewal_policy="N", status_update_ok="N",
-                offline_ok="N", timeout_period=TIMEOUT_TENTHS, retries_allowed=RETRIES, date_time_sync=self._now(),
-                protocol_version="2.00", institution_id=self.institution, library_name="闵行区图书馆 (simulated)",
-                supported_messages=SUPPORTED, terminal_location=self.location)
-        if not session["logged_in"]:
-            return None                               # no answer but to 93 and 99 before a login
-        if isinstance(msg, codec.CheckoutRequest):
+    def _handle(self, msg):
+        if isinstance(msg, ScStatusRequest):
+            return ScStatusResponse(
+                online=True, checkin_ok=True, checkout_ok=True, renewal_policy=False, status_update_ok=False,
+                offline_ok=True, timeout_period=self.timeout_period, retries_allowed=self.retries_allowed,
+                date_time_sync=self._now(), institution=self.institution, library_name="闵行区图书馆 (simulated ILS)",
+                supported_messages=SUPPORTED)
+        if isinstance(msg, CheckoutRequest):
             return self._checkout(msg)
-        if isinstance(msg, codec.CheckinRequest):
+        if isinstance(msg, CheckinRequest):
             return self._checkin(msg)
-        if isinstance(msg, codec.ItemInformationRequest):
+        if isinstance(msg, ItemInformationRequest):
             return self._item_information(msg)
-        if isinstance(msg, (codec.PatronInformationRequest, codec.PatronStatusRequest)):
+        if isinstance(msg, (PatronInformationRequest, PatronStatusRequest)):
             return self._patron(msg)
-        if isinstance(msg, codec.EndPatronSessionRequest):
-            return codec.EndSessionResponse(end_session="Y", transaction_date=self._now(),
-                                            institution_id=msg.institution_id, patron_identifier=msg.patron_identifier)
-        return None
+        if isinstance(msg, EndPatronSessionRequest):
+            return EndSessionResponse(end_session=True, transaction_date=self._now(), institution=msg.institution,
+                                      patron_id=msg.patron_id)
+        return None                                   # a response type sent to us: nothing to say
 
-    def _checkout(self, msg) -> codec.CheckoutResponse:
-        outcome = self.library.checkout(msg.patron_identifier, msg.item_identifier, no_block=msg.no_block == "Y",
+    def _checkout(self, msg: CheckoutRequest) -> CheckoutResponse:
+        outcome = self.library.checkout(msg.patron_id, msg.item_id, no_block=msg.no_block,
                                         date=codec.parse_sip_date(msg.transaction_date))
         item = outcome.item
-        return codec.CheckoutResponse(
-            ok="1" if outcome.ok else "0", renewal_ok="N", magnetic_media="N", desensitize="Y" if outcome.ok else "N",
-            transaction_date=self._now(), institution_id=msg.institution_id, patron_identifier=msg.patron_identifier,
-            item_identifier=msg.item_identifier, title_identifier=item.title if item else "",
+        return CheckoutResponse(
+            ok=outcome.ok, renewal_ok=False, magnetic_media=False, desensitize=outcome.ok,
+            transaction_date=self._now(), institution=msg.institution, patron_id=msg.patron_id,
+            item_id=msg.item_id, title=item.title if item else "",
             due_date=codec.sip_date(item.due) if outcome.ok and item and item.due else "",
-            screen_message=(outcome.message,) if outcome.message else ())
+            screen_messages=(outcome.message,) if outcome.message else ())
 
-    def _checkin(self, msg) -> codec.CheckinResponse:
-        outcome = self.library.checkin(msg.item_identifier, return_date=codec.parse_sip_date(msg.return_date),
-                                       no_block=msg.no_block == "Y")
+    def _checkin(self, msg: CheckinRequest) -> CheckinResponse:
+        outcome = self.library.checkin(msg.item_id, return_date=codec.parse_sip_date(msg.return_date),
+                                       no_block=msg.no_block, location=msg.location)
         item = outcome.item
-        return codec.CheckinResponse(
-            ok="1" if outcome.ok else "0", resensitize="Y" if outcome.ok else "N", magnetic_media="N", alert="N",
-            transaction_date=self._now(), institution_id=msg.institution_id, item_identifier=msg.item_identifier,
-            permanent_location=self.location, title_identifier=item.title if item else None,
-            patron_identifier=outcome.patron.id if outcome.patron else None,
-            screen_message=(outcome.message,) if outcome.message else ())
+        return CheckinResponse(
+            ok=outcome.ok, resensitize=outcome.ok, magnetic_media=False, alert=outcome.alert_type is not None,
+            transaction_date=self._now(), institution=msg.institution, item_id=msg.item_id,
+            permanent_location=item.home if item else "", title=item.title if item else None,
+            patron_id=outcome.borrower, alert_type=outcome.alert_type,
+            screen_messages=(outcome.message,) if outcome.message else ())
 
-    def _item_information(self, msg):
-        item = self.library.item(msg.item_identifier)
+    def _item_information(self, msg: ItemInformationRequest) -> ItemInformationResponse:
+        item = self.library.item(msg.item_id)
         if item is None:
-            return codec.ItemInformationResponse(
+            return ItemInformationResponse(
                 circulation_status="01", security_marker="00", fee_type="01", transaction_date=self._now(),
-                item_identifier=msg.item_identifier, title_identifier="", screen_message=("Item not found",))
+                item_id=msg.item_id, title="", screen_messages=("Item not in the catalogue",))
         status = "12" if item.lost else "04" if item.borrower else "08" if item.hold_for else "03"
-        return _WithBorrower(codec.ItemInformationResponse(
+        return ItemInformationResponse(
             circulation_status=status, security_marker="02", fee_type="01", transaction_date=self._now(),
-            due_date=codec.sip_date(item.due) if item.due else None, item_identifier=item.id,
-            title_identifier=item.title, permanent_location=self.location), item.borrower)
+            hold_queue_length="1" if item.hold_for else "0", due_date=codec.sip_date(item.due) if item.due else None,
+            item_id=item.id, title=item.title, owner=self.institution, permanent_location=item.home,
+            current_location=item.location, patron_id=item.borrower)
 
     def _patron(self, msg):
-        patron, charged = self.library.patron(msg.patron_identifier)
-        if patron is None:
-            flags, valid, name = "Y" * 4 + " " * 10, "N", ""
-        else:
-            flags, valid, name = _flags(patron), "Y", patron.name
-        if isinstance(msg, codec.PatronStatusRequest):
-            return codec.PatronStatusResponse(
-                patron_status=flags, language=msg.language, transaction_date=self._now(),
-                institution_id=msg.institution_id, patron_identifier=msg.patron_identifier, personal_name=name,
-                valid_patron=valid)
-        return codec.PatronInformationResponse(
-            patron_status=flags, language=msg.language, transaction_date=self._now(), hold_items_count="0000",
-            overdue_items_count="0000" if not patron or patron.status != "overdue" else "0001",
-            charged_items_count=f"{charged + (patron.loans_elsewhere if patron else 0):04d}",
-            fine_items_count="0000", recall_items_count="0000", unavailable_holds_count="0000",
-            institution_id=msg.institution_id, patron_identifier=msg.patron_identifier, personal_name=name,
-            valid_patron=valid, charged_items_limit=f"{patron.limit:04d}" if patron else None)
+        patron, charged = self.library.patron(msg.patron_id)
+        now = self.library.clock()
+        overdue = [i for i in charged if i.due and i.due < now]
+        flags = patron_flags(patron, len(charged), len(overdue))
+        name = patron.name if patron else ""
+        screen = ("Unknown patron",) if patron is None else ()
+        if isinstance(msg, PatronStatusRequest):
+            return PatronStatusResponse(
+                patron_status=flags, language=msg.language, transaction_date=self._now(), institution=msg.institution,
+                patron_id=msg.patron_id, personal_name=name, valid_patron=patron is not None, screen_messages=screen)
+        holds = self.library.holds_of(msg.patron_id) if patron else []
+        lists = {"hold": [i.id for i in holds], "overdue": [i.id for i in overdue],
+                 "charged": [i.id for i in charged]}
+        wanted = {name_: "Y" == msg.summary[n] for n, name_ in enumerate(("hold", "overdue", "charged"))}
+        start, end = msg.start_item or 1, msg.end_item or 9999
 
+        def listed(kind: str) -> tuple[str, ...]:
+            return tuple(lists[kind][start - 1:end]) if wanted[kind] else ()
+        return PatronInformationResponse(
+            patron_status=flags, language=msg.language, transaction_date=self._now(),
+            hold_items_count=len(holds), overdue_items_count=len(overdue),
+            charged_items_count=len(charged) + (patron.loans_elsewhere if patron else 0),
+            fine_items_count=0, recall_items_count=0, unavailable_holds_count=0, institution=msg.institution,
+            patron_id=msg.patron_id, personal_name=name, charged_items_limit=patron.limit if patron else None,
+            valid_patron=patron is not None, hold_items=listed("hold"), overdue_items=listed("overdue"),
+            charged_items=listed("charged"), screen_messages=screen)
 
-class _WithBorrower:
-    """An item information response plus our extension field XB (the borrower), added after encoding."""
-
-    def __init__(self, response, borrower: str | None) -> None:
-        self.response, self.borrower = response, borrower
