@@ -232,6 +232,10 @@ class App:
                 self._unlocks.submit(effect)
             elif isinstance(effect, ev.Scan):
                 self._scans.submit(effect)
+            elif isinstance(effect, ev.ReportDoors):
+                # Non-blocking: the poll thread reports these boards' locks on its next reading.
+                for board in sorted({self.config.door(n).board for n in effect.doors}):
+                    self.lockboard.report_again(board)
 
     def _shutdown(self) -> None:
         LOGGER.info("bookcase %s stopping", self.config.bookcase.id)
@@ -294,8 +298,9 @@ def inventory(rfid: RfidBus, effect: ev.Scan, reader: int, max_rounds: int) -> e
         for uid in sorted((present | uncertain) - effect.known):
             tags[uid] = _read_tag(rfid, reader, uid)
     except DeviceError as exc:
-        return ev.ScanFailed(effect.door, effect.session_id, str(exc))
-    return ev.ScanResult(effect.door, effect.session_id, present, uncertain, len(rec.rounds), rec.agreed, tags)
+        return ev.ScanFailed(effect.door, effect.session_id, str(exc), effect.attempt)
+    return ev.ScanResult(effect.door, effect.session_id, present, uncertain, len(rec.rounds), rec.agreed, tags,
+                         effect.attempt)
 
 
 def _read_tag(rfid: RfidBus, reader: int, uid: str) -> ev.TagInfo:

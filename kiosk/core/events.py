@@ -76,6 +76,7 @@ class ScanResult:
     rounds: int
     agreed: bool
     tags: dict[str, TagInfo] = field(default_factory=dict)
+    attempt: int = 0           # the Scan's: a result of a count the flow no longer waits for is ignored
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class ScanFailed:
     door: int
     session_id: str
     error: str
+    attempt: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,16 @@ class Scan:
     door: int
     session_id: str
     known: frozenset[str]      # UIDs whose tag memory is already known: no need to read them again
+    attempt: int = 0           # echoed in the ScanResult or ScanFailed
+
+
+@dataclass(frozen=True)
+class ReportDoors:
+    """The flow lost these doors' state: the lock board must report them again, changed or not, from a reading
+    begun after this request (an older reading may predate what made the state unknown)."""
+    doors: tuple[int, ...]
 
 
 Event = (CardPresented | PinEntered | ReturnStart | BadScan | DoorChosen | Cancel | DoorSensed | UnlockResult
          | ScanResult | ScanFailed | DeviceLink | SyncState | DiskSpace | Tick)
-Effect = Unlock | Scan
+Effect = Unlock | Scan | ReportDoors

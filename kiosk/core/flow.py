@@ -17,23 +17,16 @@ from typing import Callable, Iterable
 
 from kiosk.core import ecard
 from kiosk.core import events as ev
+from kiosk.core.doors import (CLOSED, LINK_FAULT, NOT_YET_OPEN, OPEN, S_OPEN, S_SCANNING, S_UNLOCKING, Door,
+                               DoorTracking, LiveSession, resume_plan)
 from kiosk.core.policy import Decision, LoanPolicy, Patron, card_hint, patron_key
-from kiosk.core.doors import Door, LiveSession
-from kiosk.core.records import FORCED, PATRON, RESTOCK_KIND, RETURN, STOCKTAKE, Ledger, SessionRecord
+from kiosk.core.records import PATRON, RESTOCK_KIND, RETURN, STOCKTAKE, Ledger, SessionRecord
 from kiosk.core.settlement import build_settlement, receipt_lines
-from kiosk.core.snapshot import Receipt, Snapshot, StaffView
+from kiosk.core.snapshot import (CHOOSING, DOOR_OPEN, IDLE, RECEIPT, REFUSED, RESTOCK, SCANNING, STAFF_PIN, Receipt,
+                                 Snapshot, StaffView)
 from kiosk.core.staff import check_pin, valid_pin
 
 LOGGER = logging.getLogger(__name__)
-
-# Patron-facing states.
-IDLE, CHOOSING, REFUSED, DOOR_OPEN, SCANNING, RECEIPT = (
-    "idle", "choosing", "refused", "door_open", "scanning", "receipt")
-# Staff-facing states.
-STAFF_PIN, RESTOCK = "staff_pin", "staff_restock"
-
-# Session states as persisted.
-S_UNLOCKING, S_OPEN, S_SCANNING, S_DONE = "unlocking", "open", "scanning", "done"
 
 
 MAX_RESCAN_BACKOFF = 32
@@ -48,7 +41,7 @@ class _Staff:
     wrong: int = 0
 
 
-class Flow:
+class Flow(DoorTracking):
     """One bookcase's sessions. Call ``start()`` once, then ``handle(event)`` for every event."""
 
     def __init__(self, *, bookcase_id: str, doors: Iterable[int], ledger: Ledger, policy: LoanPolicy,
@@ -103,11 +96,11 @@ class Flow:
     def start(self) -> list[ev.Effect]:
         """Resume sessions left open by a crash or power cut: wait for their doors, rescan, finish.
 
-        A session still ``unlocking`` (the door was never seen open) may have died before its unlock reached
-        the board: if it began less than ``door_open_timeout_s`` ago the patron is still there and still
-        authorised, so the door unlocks again at once with a fresh timeout; an older one is given up at once —
-        the compartment is counted as soon as the door is known to be closed, so whatever did leave is still
-        charged to the session's patron."""
+        Every door is unknown until the lock board reports it. A session whose door was never seen open is
+        resumed by ``resume_plan`` with ``door_open_timeout_s`` as the bound — the time the patron was given to
+        open the door: a younger unlock the board never confirmed is sent again at once; an older session is
+        over for the patron (the screen says so if the door never unlocked) and is counted as soon as its door
+        is known closed, so whatever did leave is still charged to its patron."""
         now = self.clock()
         effects: list[ev.Effect] = []
         for record in self.ledger.open_sessions():
@@ -115,20 +108,27 @@ class Flow:
             self.live[record.id] = live
             LOGGER.warning("door %d: resuming %s session %s left open by a restart (state %s)",
                            record.door, record.kind, record.id[:8], record.state)
-            if record.state == S_UNLOCKING and record.kind in (PATRON, RETURN, RESTOCK_KIND):
+            patron_facing = record.kind in (PATRON, RETURN)
+            if record.state in NOT_YET_OPEN and record.kind in (PATRON, RETURN, RESTOCK_KIND):
                 age = record.age_s(self.wallclock())
-                if age is not None and age < self.door_open_timeout_s:
-                    LOGGER.warning("door %d: the unlock of session %s (%.0f s ago) may never have reached the "
-                                   "board; unlocking again", record.door, record.id[:8], age)
+                plan = resume_plan(record, age, self.door_open_timeout_s)
+                # Unless it unlocks again now, the door may have been opened and closed while the daemon was down.
+                live.unseen = plan != "unlock"
+                if plan == "unlock":
+                    LOGGER.warning("door %d: the board never confirmed the unlock of session %s (%.0f s ago); "
+                                   "unlocking again", record.door, record.id[:8], age)
                     effects.append(ev.Unlock(record.door, record.id))
-                else:
-                    LOGGER.warning("door %d: session %s began %s ago, too long for the patron to be waiting; "
-                                   "it ends once the door is known to be closed", record.door, record.id[:8],
+                elif plan == "expire":
+                    LOGGER.warning("door %d: session %s began %s ago, too long for the patron to be waiting; it "
+                                   "ends as soon as the door is known closed", record.door, record.id[:8],
                                    "an unknown time" if age is None else f"{age:.0f} s")
                     live.started = now - self.door_open_timeout_s
+                    if patron_facing and record.state == S_UNLOCKING:
+                        self._enter(REFUSED, self.receipt_s, reason="session_ended")
                     continue
-            if record.kind == PATRON:
-                self.current, self.current_door, self.state = record.id, record.door, DOOR_OPEN
+            if patron_facing:
+                self.current, self.current_door = record.id, record.door
+                self._enter(DOOR_OPEN, None, reason=None)
         busy = {live.record.door for live in self.live.values()}
         for door in self.ledger.doors_never_counted(d for d in self.doors if d not in busy):
             # First boot of this compartment: take stock of what is inside, without calling it returns.
@@ -147,13 +147,16 @@ class Flow:
     def snapshot(self) -> Snapshot:
         in_service = tuple(n for n, d in self.doors.items() if d.in_service)
         out = tuple(n for n, d in self.doors.items() if d.faults)
+        # Doors a session waits on while the lock board cannot tell their state: "checking door N".
+        checking = tuple(sorted({lv.record.door for lv in self.live.values()
+                                 if not self.doors[lv.record.door].known}))
         decision = self.decision
         until, held_open, kind = self.deadline, False, None
         live = self.live.get(self.current) if self.current else None
         if live is not None:
             kind = live.record.kind
-            if live.opened is None:
-                until = live.started + self.door_open_timeout_s
+            if live.opened is None:         # the door_open timeout does not run while the door is unknown
+                until = live.started + self.door_open_timeout_s if live.record.door not in checking else None
             else:
                 held_open = live.prompted
                 until = live.opened + (self.door_open_alarm_s if held_open else self.door_open_prompt_s)
@@ -164,15 +167,17 @@ class Flow:
             kind = RESTOCK_KIND
             scanning = {lv.record.door for lv in self.live.values() if lv.scanning}
             staff = StaffView(
-                doors_open=tuple(n for n in self.restock if self.doors[n].open),
+                doors_open=tuple(n for n in self.restock if self.doors[n].state == OPEN),
                 counting=tuple(n for n, done in self.restock.items() if done is None and n in scanning),
+                checking=tuple(n for n, done in self.restock.items() if done is None and n in checking),
                 summary=tuple((n, *done) for n, done in sorted(self.restock.items()) if done is not None))
         return Snapshot(state=self.state, door=self.current_door, reason=self.reason,
                         may_borrow=decision.may_borrow if decision else 0,
                         limit=decision.limit if decision else 0, receipt=self.receipt,
                         doors_in_service=in_service, doors_out_of_service=out,
                         out_of_service=bool(self.doors) and all(d.faults for d in self.doors.values()),
-                        until=until, held_open=held_open, offline=not self.online, kind=kind, staff=staff)
+                        until=until, held_open=held_open, offline=not self.online, kind=kind, staff=staff,
+                        checking=checking)
 
     def session_for_door(self, door: int) -> LiveSession | None:
         for live in self.live.values():
@@ -296,7 +301,7 @@ class Flow:
 
     def _free_doors(self) -> list[int]:
         return [n for n, d in self.doors.items()
-                if d.in_service and not d.open and self.session_for_door(n) is None]
+                if d.in_service and d.state == CLOSED and self.session_for_door(n) is None]
 
     def _open_for_patron(self, door: int) -> list[ev.Effect]:
         state = self.doors[door]
@@ -385,99 +390,40 @@ class Flow:
         self._enter(RESTOCK, None if self.restock else self.restock_summary_s, reason=None)
         return effects
 
-    # --- doors ----------------------------------------------------------------------------------
-
-    def _handle_UnlockResult(self, event: ev.UnlockResult) -> list[ev.Effect]:
-        live = self.live.get(event.session_id)
-        if event.error is None or live is None:
-            return []
-        LOGGER.error("door %d: unlock failed: %s", event.door, event.error)
-        self._alarm("hardware_fault", event.door, device="lockboard", message=event.error)
-        door = self.doors[event.door]
-        door.faults["lockboard"] = event.error
-        if self.current == event.session_id:
-            self.current, self.current_door = None, None
-            self._enter(CHOOSING, self.choose_door_timeout_s, reason="door_failed")
-        # The unlock may have reached the board and its answer been lost: the door may be open now. Until the
-        # board reports it again its state is unknown, and the compartment is counted once it is known closed.
-        self._lose_sight(door)
-        return self._request_scan(live)
-
-    def _handle_DoorSensed(self, event: ev.DoorSensed) -> list[ev.Effect]:
-        door = self.doors.get(event.door)
-        if door is None:
-            return []
-        was_open = door.open
-        door.open, door.locked = event.open, event.locked
-        if was_open is None and "lockboard" in door.faults and "lockboard" not in self.links_down:
-            # The board answers for this door again after an unlock that failed: it is usable again.
-            LOGGER.info("door %d: the lock board answers for it again", event.door)
-            door.faults.pop("lockboard")
-            self._check_service()
-        live = self.session_for_door(event.door)
-        if event.open and not was_open:
-            if live is None:
-                return self._forced(event.door)
-            live.door_events += 1
-            live.scanning = False
-            if live.opened is None:
-                live.opened = self.clock()
-            if live.record.state != S_OPEN:
-                self._persist_state(live, S_OPEN)
-            LOGGER.info("door %d: open", event.door)
-            if live.record.id == self.current:
-                self._enter(DOOR_OPEN, None, reason=self.reason)
-            return []
-        if not event.open and (was_open or was_open is None):
-            if live is not None and (was_open or live.record.state in (S_OPEN, S_SCANNING) or (
-                    live.lost_sight and event.locked)):
-                # A door whose state was lost after its unlock and that is now closed and locked again may have
-                # been opened meanwhile: count it now (a door still unlocked may yet be opened: the timeout waits).
-                LOGGER.info("door %d: closed; taking the inventory", event.door)
-                if live.alarmed:
-                    live.alarmed = False
-                    self._event({"type": "alarm_cleared", "alarm": "door_held_open", "door": event.door,
-                                 "session": live.record.id})
-                return self._request_scan(live)
-        return []
-
-    def _forced(self, door: int) -> list[ev.Effect]:
-        # Invariant 7: a door that opens without an unlock is an alarm, and what leaves is missing.
-        record = SessionRecord(id=str(uuid.uuid4()), kind=FORCED, door=door, state=S_OPEN,
-                               before=self.ledger.door_holdings(door), opened_at=self._iso())
-        LOGGER.error("door %d: opened without an unlock command — door_forced alarm (session %s)",
-                     door, record.id[:8])
-        self.ledger.open_session(record, [
-            {"type": "session_opened", "session": record.id, "door": door, "patron": None, "kind": FORCED},
-            {"type": "alarm", "alarm": "door_forced", "door": door, "session": record.id}])
-        self.live[record.id] = LiveSession(record, started=self.clock(), opened=self.clock())
-        return []
+    # --- doors (the lock board's reports: kiosk.core.doors.DoorTracking) ---------------------------
 
     def _request_scan(self, live: LiveSession) -> list[ev.Effect]:
         if live.scanning:
             return []
-        if self.doors[live.record.door].open is not False:
+        if self.doors[live.record.door].state != CLOSED:
             # Invariant: a compartment is only counted behind a door known to be closed. An open door is
             # counted when it closes; a door whose state is unknown, once the lock board reports it again.
             LOGGER.info("door %d: the count waits until the door is known to be closed", live.record.door)
             return []
         if live.record.state != S_SCANNING:
             self._persist_state(live, S_SCANNING)
-        live.scanning, live.scan_due, live.scan_epoch = True, None, live.door_events
+        live.scanning, live.scan_due = True, None
+        live.scan_attempt += 1
         if live.record.id == self.current:
             self._enter(SCANNING, None, reason=self.reason)
-        return [ev.Scan(live.record.door, live.record.id, self.ledger.known_uids())]
+        return [ev.Scan(live.record.door, live.record.id, self.ledger.known_uids(), live.scan_attempt)]
 
     # --- inventory results ----------------------------------------------------------------------
 
-    def _handle_ScanResult(self, event: ev.ScanResult) -> list[ev.Effect]:
+    def _waited_for(self, event: ev.ScanResult | ev.ScanFailed) -> LiveSession | None:
+        """The session whose running count this is; None for a count it no longer waits for (the door opened,
+        or its state was lost, while it ran: what it saw may be out of date)."""
         live = self.live.get(event.session_id)
-        if live is None or not live.scanning:
-            return []
+        if live is None or not live.scanning or event.attempt != live.scan_attempt:
+            LOGGER.info("door %d: the result of an inventory begun before the door last opened (or before its "
+                        "state was lost) is ignored", event.door)
+            return None
         live.scanning = False
-        if live.scan_epoch != live.door_events or self.doors[event.door].open is not False:
-            LOGGER.info("door %d: reopened (or its state was lost) during the inventory; waiting for it to be "
-                        "known closed again", event.door)
+        return live
+
+    def _handle_ScanResult(self, event: ev.ScanResult) -> list[ev.Effect]:
+        live = self._waited_for(event)
+        if live is None:
             return []
         if live.scan_failures:
             LOGGER.info("door %d: reader answers again", event.door)
@@ -487,10 +433,9 @@ class Flow:
         return []
 
     def _handle_ScanFailed(self, event: ev.ScanFailed) -> None:
-        live = self.live.get(event.session_id)
+        live = self._waited_for(event)
         if live is None:
             return
-        live.scanning = False
         live.scan_failures += 1
         # Back off while the reader stays down (x1, x2, x4 ... x32); a link-up event retries at once.
         delay = self.rescan_interval_s * min(2 ** (live.scan_failures - 1), MAX_RESCAN_BACKOFF)
@@ -546,17 +491,19 @@ class Flow:
 
     # --- devices and time -----------------------------------------------------------------------
 
-    def _handle_DeviceLink(self, event: ev.DeviceLink) -> None:
-        for n in event.doors:
-            door = self.doors.get(n)
-            if door is None:
-                continue
+    def _handle_DeviceLink(self, event: ev.DeviceLink) -> list[ev.Effect]:
+        doors = tuple(n for n in event.doors if n in self.doors)
+        for n in doors:
             if event.up:
-                door.faults.pop(event.device, None)
+                self.doors[n].faults.pop(event.device, None)
             else:
-                door.faults[event.device] = event.message
-                if event.device == "lockboard":
-                    self._lose_sight(door)
+                self.doors[n].faults[event.device] = event.message
+        effects: list[ev.Effect] = []
+        lockboard = event.device == LINK_FAULT
+        if lockboard and event.up:
+            effects.append(ev.ReportDoors(doors))     # their state now, from the board that is back
+        elif lockboard:
+            effects += self._lose(doors)
         if event.up:
             LOGGER.info("%s: link up (%s)", event.device, event.message)
             if event.device in self.links_down:
@@ -577,16 +524,18 @@ class Flow:
             live = self.live.get(self.current) if self.current else None
             if live is not None and live.record.door in event.doors and self.state in (DOOR_OPEN, SCANNING):
                 # The patron's door can no longer be watched: the session finishes in the background
-                # once the device is back, and the screen is free for the doors that still work.
+                # once the device is back, and the screen is free for the doors that still work. It says
+                # which door is being checked (the lock board) or that the books are being recorded.
                 LOGGER.warning("door %d: session %s continues in the background until %s is back",
                                live.record.door, live.record.id[:8], event.device)
                 self.current = None
                 self.receipt = Receipt(pending=True)
-                self._enter(RECEIPT, self.receipt_s, reason="pending")
+                self._enter(RECEIPT, self.receipt_s, reason="door_checking" if lockboard else "pending")
             if event.device not in self.links_down:
                 self.links_down.add(event.device)
                 self._alarm("hardware_fault", None, device=event.device, message=event.message)
         self._check_service()
+        return effects
 
     def _check_service(self) -> None:
         # The bookcase as a whole is out of service only when no door can work.
@@ -629,15 +578,17 @@ class Flow:
             self._idle()
         for live in list(self.live.values()):
             record = live.record
-            if record.state == S_UNLOCKING and live.opened is None and not live.scanning and \
-                    now - live.started >= self.door_open_timeout_s and self.doors[record.door].open is False:
+            door = self.doors[record.door]
+            # Every timer needs the door's real state: while it is unknown, nothing is decided for it.
+            if record.state in NOT_YET_OPEN and live.opened is None and not live.scanning and \
+                    now - live.started >= self.door_open_timeout_s and door.state == CLOSED:
                 LOGGER.info("door %d was not opened within %.0f s; checking the compartment",
                             record.door, self.door_open_timeout_s)
                 effects += self._request_scan(live)
                 if record.id == self.current:
                     self.current = None
                     self._idle()
-            elif live.opened is not None and self.doors[record.door].open:
+            elif live.opened is not None and door.state == OPEN:
                 held = now - live.opened
                 if held >= self.door_open_prompt_s and not live.prompted:
                     live.prompted = True
@@ -645,8 +596,7 @@ class Flow:
                 if held >= self.door_open_alarm_s and not live.alarmed:
                     live.alarmed = True
                     self._alarm("door_held_open", record.door, session=record.id, seconds=round(held))
-            if live.scan_due is not None and now >= live.scan_due and not live.scanning \
-                    and self.doors[record.door].open is False:
+            if live.scan_due is not None and now >= live.scan_due and not live.scanning and door.state == CLOSED:
                 LOGGER.info("door %d: retrying the inventory (attempt %d)", record.door, live.scan_failures + 1)
                 effects += self._request_scan(live)
         return effects
@@ -666,15 +616,6 @@ class Flow:
         self.staff, self.restock = None, {}
         if self.current is not None and self.current not in self.live:
             self.current = None
-
-    def _lose_sight(self, door: Door) -> None:
-        """The lock board can no longer tell this door's state: forget it until the board reports it again."""
-        if door.open is not None:
-            LOGGER.warning("door %d: its state is unknown until the lock board answers again", door.number)
-        door.open, door.locked = None, None
-        live = self.session_for_door(door.number)
-        if live is not None and live.opened is None:
-            live.lost_sight = True
 
     def _persist_state(self, live: LiveSession, state: str) -> None:
         live.record = replace(live.record, state=state)

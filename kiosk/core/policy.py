@@ -49,8 +49,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "This bookcase does not accept e-cards yet. Please tap your library card."),
     "return_only": ("请选择柜门，放入要归还的图书后关门。",
                     "Please choose a door, put in the books you are returning, and close the door."),
-    "door_failed": ("柜门未能打开，请选择其他柜门。",
-                    "That door did not open. Please choose another door."),
+    # An unlock the board did not answer: the door may have opened, or not (kiosk.core.doors).
+    "door_failed": ("柜门没有应答，正在检查。请选择其他柜门；如果柜门已打开，请照常取书后关好柜门。",
+                    "That door did not answer: we are checking it. Please choose another door or, if it "
+                    "opened, take your books and close it as usual."),
     "pending": ("正在核对图书，稍后自动完成，您可以离开了。",
                 "Your books are being checked; this finishes on its own. You may leave."),
     "out_of_order": ("书柜暂时无法借还，请稍后再试或到图书馆服务台办理。",

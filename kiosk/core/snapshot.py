@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What a snapshot's ``state`` can be: the patron-facing states, then the staff-facing ones (kiosk.core.flow).
+IDLE, CHOOSING, REFUSED, DOOR_OPEN, SCANNING, RECEIPT = (
+    "idle", "choosing", "refused", "door_open", "scanning", "receipt")
+STAFF_PIN, RESTOCK = "staff_pin", "staff_restock"
+
 
 @dataclass(frozen=True)
 class Receipt:
@@ -21,6 +26,7 @@ class StaffView:
     pin_error: bool = False                               # the last PIN was wrong
     doors_open: tuple[int, ...] = ()                      # restock: doors still open
     counting: tuple[int, ...] = ()                        # restock: doors whose inventory is running
+    checking: tuple[int, ...] = ()                        # restock: doors whose state the lock board cannot tell
     summary: tuple[tuple[int, int, int], ...] = ()        # restock: (door, books added, books removed)
 
 
@@ -56,4 +62,8 @@ class Snapshot:
     offline: bool = False               # the bookcase has no link to the library right now
     kind: str | None = None             # the current session's kind: patron, return, restock
     staff: StaffView | None = None
+    # Doors whose state is being checked: a session waits on them, and the lock board cannot tell whether they
+    # are open (it stopped answering, was unplugged, or an unlock's answer was lost). Nothing is counted and
+    # nobody else may use them until the board reports them again.
+    checking: tuple[int, ...] = ()
     diagnostics: Diagnostics | None = None

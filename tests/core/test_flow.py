@@ -60,7 +60,7 @@ class Harness:
 
     def scan_result(self, effect, present, uncertain=(), tags=None):
         return self.send(ev.ScanResult(effect.door, effect.session_id, frozenset(present), frozenset(uncertain),
-                                       2, True, tags or {}))
+                                       2, True, tags or {}, effect.attempt))
 
     def borrow_session(self, door, card=ADULT):
         self.send(ev.DoorChosen(door))
@@ -200,14 +200,14 @@ def test_forced_door_records_missing_not_loans(h):
 def test_reader_silent_mid_scan_keeps_the_session_and_retries(h):
     h.start()
     scan = h.borrow_session(1)
-    h.send(ev.ScanFailed(1, scan.session_id, "RFID reader 1: no answer after 3 tries"))
+    h.send(ev.ScanFailed(1, scan.session_id, "RFID reader 1: no answer after 3 tries", scan.attempt))
     assert h.flow.state == fl.RECEIPT and h.flow.receipt.pending
     assert h.store.loans() == [] and len(h.store.open_sessions()) == 1
     assert 1 in h.flow.snapshot().doors_out_of_service
     assert h.tick(5) == []
     (again,) = h.tick(6)
     assert again.session_id == scan.session_id
-    h.send(ev.ScanFailed(1, scan.session_id, "RFID reader 1: no answer after 3 tries"))
+    h.send(ev.ScanFailed(1, scan.session_id, "RFID reader 1: no answer after 3 tries", again.attempt))
     assert h.tick(15) == []                          # the second failure waits twice as long
     (again,) = h.tick(6)
     h.scan_result(again, {"U1", "U2"})
@@ -279,113 +279,6 @@ def test_lock_board_fault_takes_doors_out_of_service(h):
     assert unlock.door == 2
     h.send(ev.DeviceLink("lockboard", False, "port vanished", (1, 2)))
     assert h.flow.snapshot().out_of_service
-
-
-def test_unlock_failure_alarms_and_checks_the_compartment_once_the_board_reports_the_door(h):
-    h.start()
-    h.send(ev.DoorChosen(1))
-    (unlock,) = h.send(ev.CardPresented(ADULT))
-    # The unlock's answer is lost: the door may have opened. Nothing is counted while its state is unknown.
-    assert h.send(ev.UnlockResult(1, unlock.session_id, "lock board: no answer from board 0")) == []
-    assert h.flow.state == fl.CHOOSING
-    assert any(e.get("alarm") == "hardware_fault" for e in h.store.outbox())
-    assert h.tick(60) == [] and 1 not in h.flow.snapshot().doors_in_service
-    (scan,) = h.send(ev.DoorSensed(1, False, True))      # the board answers: closed and locked
-    h.scan_result(scan, {"U1", "U2", "U3"})
-    assert h.store.loans() == [] and h.store.open_sessions() == []
-    assert 1 in h.flow.snapshot().doors_in_service
-
-
-def _silent_board_after_unlock(h, *, lost_answer):
-    """A patron's door unlocks, then the lock board falls silent before the door is seen open."""
-    h.start()
-    h.send(ev.DoorChosen(1))
-    (unlock,) = h.send(ev.CardPresented(ADULT))
-    if lost_answer:
-        h.send(ev.UnlockResult(1, unlock.session_id, "lock board: no answer from board 0"))
-    else:
-        h.send(ev.UnlockResult(1, unlock.session_id))
-    h.send(ev.DeviceLink("lockboard", False, "board 0 does not answer", (1, 2)))
-    return unlock
-
-
-@pytest.mark.parametrize("lost_answer", [False, True])
-def test_a_door_whose_state_is_lost_after_the_unlock_is_never_counted_blind(h, lost_answer):
-    unlock = _silent_board_after_unlock(h, lost_answer=lost_answer)
-    # Unseen, the patron opens the door, takes U1 and closes it. Well past door_open_timeout_s: nothing settles.
-    for _ in range(10):
-        assert h.tick(10) == []
-    assert h.store.open_sessions()[0].id == unlock.session_id
-    # The board answers again and reports the door as it is: closed and locked. Now it is counted.
-    h.send(ev.DeviceLink("lockboard", True, "board 0 answers again", (1, 2)))
-    h.send(ev.DoorSensed(2, False, True))
-    (scan,) = h.send(ev.DoorSensed(1, False, True))
-    assert scan.session_id == unlock.session_id
-    h.scan_result(scan, {"U2", "U3"})
-    loans = h.store.loans()
-    assert [(r["item_id"], r["patron_key"]) for r in loans] == [("MH1", patron_key(SECRET, ADULT))]
-    # The next patron of the door is charged nothing.
-    h.tick(10)
-    h.send(ev.Cancel())
-    scan2 = h.borrow_session(1, card=FULL)
-    h.scan_result(scan2, {"U2", "U3"})
-    assert h.store.loans() == loans
-
-
-def test_a_door_found_open_when_the_board_answers_again_is_counted_when_it_closes(h):
-    unlock = _silent_board_after_unlock(h, lost_answer=False)
-    h.tick(30)
-    h.send(ev.DeviceLink("lockboard", True, "board 0 answers again", (1, 2)))
-    assert h.send(ev.DoorSensed(1, True, False)) == []          # open: wait for it to close
-    assert h.tick(30) == []
-    (scan,) = h.send(ev.DoorSensed(1, False, True))
-    assert scan.session_id == unlock.session_id
-    h.scan_result(scan, {"U1", "U3"})
-    assert [r["item_id"] for r in h.store.loans()] == ["MH2"]
-
-
-def test_an_inventory_that_ends_after_the_door_state_was_lost_is_not_trusted(h):
-    h.start()
-    scan = h.borrow_session(1)
-    h.send(ev.DeviceLink("lockboard", False, "board 0 does not answer", (1, 2)))
-    h.scan_result(scan, {"U1", "U2", "U3"})
-    assert h.store.open_sessions() != [] and h.store.loans() == []
-    h.send(ev.DeviceLink("lockboard", True, "board 0 answers again", (1, 2)))
-    (again,) = h.send(ev.DoorSensed(1, False, True))
-    h.scan_result(again, {"U2", "U3"})
-    assert [r["item_id"] for r in h.store.loans()] == ["MH1"]
-
-
-def test_restart_unlocks_again_at_once_a_session_whose_unlock_may_never_have_left(h):
-    h.start()
-    h.send(ev.DoorChosen(1))
-    (unlock,) = h.send(ev.CardPresented(ADULT))
-    # Killed before the unlock reached the board. A new flow over the same database, a few seconds later.
-    h.wall_offset_s = 5
-    h.flow = h.make_flow()
-    (again,) = h.flow.start()
-    assert isinstance(again, ev.Unlock) and (again.door, again.session_id) == (1, unlock.session_id)
-    assert h.flow.state == fl.DOOR_OPEN
-    h.send(ev.DoorSensed(1, False, False))
-    h.send(ev.DoorSensed(1, True, False))
-    (scan,) = h.send(ev.DoorSensed(1, False, True))
-    h.scan_result(scan, {"U2", "U3"})
-    assert [(r["item_id"], r["patron_key"]) for r in h.store.loans()] == [("MH1", patron_key(SECRET, ADULT))]
-
-
-def test_restart_long_after_an_unconfirmed_unlock_ends_the_session_at_once(h):
-    h.start()
-    h.send(ev.DoorChosen(1))
-    h.send(ev.CardPresented(ADULT))
-    h.wall_offset_s = 600                               # the daemon was down ten minutes: the patron has gone
-    h.flow = h.make_flow()
-    assert h.flow.start() == []
-    assert h.flow.state == fl.IDLE
-    h.send(ev.DoorSensed(1, False, True))
-    h.send(ev.DoorSensed(2, False, True))
-    (scan,) = h.tick(0.1)                               # counted at once, not door_open_timeout_s later
-    h.scan_result(scan, {"U1", "U2", "U3"})
-    assert h.store.open_sessions() == [] and h.store.loans() == []
 
 
 def test_link_alarms_only_for_a_link_that_went_down(h):

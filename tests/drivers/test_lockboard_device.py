@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 from dataclasses import dataclass, field
 
 import pytest
@@ -34,6 +35,23 @@ class Boards:
         if isinstance(frame, UnlockRequest):
             self.locks[board] |= 1 << (frame.lock - 1)
         return self.noise + StateResponse(board, self.locks[board], self.sensors[board]).to_bytes()
+
+
+@dataclass
+class HeldBoards(Boards):
+    """Boards whose next state reply can be held back: computed now, delivered on ``release``."""
+
+    hold: threading.Event = field(default_factory=threading.Event)
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def respond(self, frame):
+        answer = super().respond(frame)
+        if answer and self.hold.is_set():
+            self.hold.clear()
+            self.held.set()
+            self.release.wait(WAIT_S)
+        return answer
 
 
 class Events:
@@ -205,6 +223,42 @@ def test_an_unlock_without_an_answer_makes_the_next_reading_report_every_lock(de
         board.close()
 
 
+def test_report_again_reports_every_lock_from_a_reading_begun_after_it(device, events, boards):
+    board = make_board(device, events, poll_interval_s=3600)
+    board.start()
+    try:
+        events.take_changes(32)
+        board.report_again(1)                      # the listener lost track of board 1's doors
+        again = events.take_changes(16)
+        assert {(b, lock) for b, lock, _ in again} == {(1, lock) for lock in range(1, 17)}
+        assert events.changes.empty()
+    finally:
+        board.close()
+
+
+def test_a_reading_begun_before_report_again_is_dropped(tmp_path, events):
+    # The reading in flight when the listener loses track says "closed" but predates what happened since (the
+    # patron opened the door). Only a reading begun after report_again is reported, and in full.
+    boards = HeldBoards(locks={0: 0}, sensors={0: 0})
+    with FakeDevice(tmp_path / "lockboard", codec.decode, boards.respond) as device:
+        board = LockBoard(device.url, boards=[0], poll_interval_s=0.01, timeout_s=WAIT_S, retries=0,
+                          **events.kwargs())
+        board.start()
+        try:
+            events.take_changes(16)
+            boards.hold.set()
+            assert boards.held.wait(WAIT_S)            # a reading is in flight, its answer says "all closed"
+            board.report_again(0)
+            boards.sensors[0] = 0x0001                 # door 1 opens
+            boards.release.set()
+            reported = events.take_changes(16)
+            assert reported[0] == (0, 1, LockState(locked=True, door_open=True))
+            assert {lock for _, lock, _ in reported} == set(range(1, 17))
+        finally:
+            boards.release.set()
+            board.close()
+
+
 def test_unplug_and_replug(device, events, boards):
     board = make_board(device, events)
     board.start()
@@ -224,6 +278,25 @@ def test_unplug_and_replug(device, events, boards):
     finally:
         board.close()
     assert events.faults.empty()
+
+
+def test_a_board_still_dead_after_the_line_comes_back_says_so_again(device, events, boards):
+    # The line's return puts every door back in service upstream; a board that is still dead must say so.
+    board = make_board(device, events)
+    board.start()
+    try:
+        events.take_changes(32)
+        boards.silent.add(1)
+        assert events.faults.get(timeout=WAIT_S)[0] == 1
+        device.unplug()
+        assert events.links.get(timeout=WAIT_S)[0] is True          # the start-up's
+        assert events.links.get(timeout=WAIT_S)[0] is False
+        device.plug()
+        assert events.links.get(timeout=WAIT_S)[0] is True
+        assert events.faults.get(timeout=WAIT_S)[0] == 1
+        assert {b for b, _, _ in events.take_changes(16)} == {0}      # board 0 reports its doors again
+    finally:
+        board.close()
 
 
 def test_missing_port_at_start(tmp_path, events):

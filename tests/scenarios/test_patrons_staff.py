@@ -143,8 +143,9 @@ def test_a_lock_board_dying_mid_session_while_the_other_board_serves(tmp_path):
         case.sim.board(0)                                  # board 0 (doors 1, 2) dies with door 1 open
         wait_for(lambda: set(case.app.snapshot.doors_out_of_service) == {1, 2}, 10, "doors 1 and 2 out")
         assert not case.app.snapshot.out_of_service
-        # The screen tells the first patron their books are being checked, and frees itself.
-        assert wait_state(case, "receipt", "pending").receipt.pending
+        # The screen tells the first patron their door is being checked, and frees itself.
+        snap = wait_state(case, "receipt", "door_checking")
+        assert snap.receipt.pending and snap.door == 1 and snap.checking == (1,)
         wait_state(case, "idle")
         # Another patron borrows at door 3, on board 1, meanwhile.
         other = case.session("3101120000026", 3, take=[case.items(3)[0]])

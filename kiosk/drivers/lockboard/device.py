@@ -47,6 +47,12 @@ class LockBoard:
     ``on_board_fault(board, None)`` when it answers again. Callbacks run on the poll thread (or the
     transport's thread for ``on_link``) and must not block.
 
+    While a board cannot be heard (it stops answering, the line is unplugged, an unlock goes unanswered) its
+    doors may open and close unseen. So the first reading that *begins* after such a failure, or after
+    ``report_again(board)``, reports all 16 locks, changed or not; a reading begun before it is dropped, and
+    no reading is reported after ``on_link(False)`` or ``on_board_fault(board, message)`` that was taken
+    before it.
+
     Polarity differs between board batches: ``lock_bit_unlocked`` is the L bit value meaning unlocked,
     ``sensor_bit_open`` the S bit value meaning the door is open.
     """
@@ -90,7 +96,13 @@ class LockBoard:
         self._on_board_fault = on_board_fault
         self._states: dict[int, dict[int, LockState]] = {}
         self._faulted: set[int] = set()
+        # Readings are numbered as they begin; a board in _stale_upto reports every lock from its first reading
+        # numbered above the mark, and drops readings at or below it (begun before its state was lost).
+        self._report_lock = threading.Lock()
+        self._readings = 0
+        self._stale_upto: dict[int, int] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()       # report_again: poll now rather than at the next interval
         self._poll_thread: threading.Thread | None = None
         self._session = RequestSession.over_serial(
             url, baudrate=baudrate, parity=serial.PARITY_NONE, name=self.name, decode=decode,
@@ -110,6 +122,7 @@ class LockBoard:
     def close(self) -> None:
         """Stop polling and close the port; joins every thread. Safe to call twice."""
         self._stop.set()
+        self._wake.set()
         self._session.close()
         thread, self._poll_thread = self._poll_thread, None
         if thread is not None:
@@ -130,9 +143,17 @@ class LockBoard:
                 what=f"from board {board} to unlocking lock {lock}",
             )
         except DeviceError:
-            self._forget(board)
+            self.report_again(board)       # the unlock may have reached the board: the door may be open
             raise
         return self._lock_states(reply)
+
+    def report_again(self, board: int) -> None:
+        """Report every lock of ``board`` again, changed or not, from the next reading begun after this call
+        (whoever listens has lost track of its doors). Non-blocking; safe from any thread."""
+        self._check_board(board)
+        with self._report_lock:
+            self._stale_upto[board] = self._readings
+        self._wake.set()
 
     def read_state(self, board: int) -> dict[int, LockState]:
         """Lock number (1..16) -> state of every lock of ``board``."""
@@ -167,8 +188,14 @@ class LockBoard:
 
     def _link_changed(self, up: bool, message: str) -> None:
         self._session.link_changed(up, message)
-        if self._on_link is not None:
-            self._on_link(up, message)
+        with self._report_lock:            # no reading taken before the link went down is reported after it
+            if not up:
+                for board in self.boards:
+                    self._stale_upto[board] = self._readings
+                # The link's return clears every board's fault upstream: a board still dead then says so again.
+                self._faulted.clear()
+            if self._on_link is not None:
+                self._on_link(up, message)
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
@@ -176,7 +203,8 @@ class LockBoard:
                 if self._stop.is_set():
                     return
                 self._poll_board(board)
-            self._stop.wait(self._next_poll_s())
+            self._wake.wait(self._next_poll_s())
+            self._wake.clear()
 
     def _next_poll_s(self) -> float:
         # A door can only close while it is open: poll fast then, so the inventory starts at once.
@@ -185,35 +213,40 @@ class LockBoard:
         return self.open_poll_interval_s if busy else self.poll_interval_s
 
     def _poll_board(self, board: int) -> None:
+        with self._report_lock:
+            self._readings += 1
+            reading = self._readings
         try:
             states = self.read_state(board)
         except DeviceUnavailable:
-            self._forget(board)
+            with self._report_lock:
+                self._stale_upto[board] = self._readings
             return  # the link is down; on_link has said so
         except DeviceTimeout as exc:
-            self._forget(board)
-            if board not in self._faulted:
-                self._faulted.add(board)
-                LOGGER.warning("%s", exc)
-                self._call(self._on_board_fault, board, str(exc))
+            with self._report_lock:
+                self._stale_upto[board] = self._readings
+                if board not in self._faulted:
+                    self._faulted.add(board)
+                    LOGGER.warning("%s", exc)
+                    self._call(self._on_board_fault, board, str(exc))
             return
         except DeviceError as exc:
             LOGGER.warning("%s: reading board %d failed: %s", self.name, board, exc)
             return
-        if board in self._faulted:
-            self._faulted.discard(board)
-            LOGGER.info("%s: board %d answers again", self.name, board)
-            self._call(self._on_board_fault, board, None)
-        previous = self._states.get(board)
-        self._states[board] = states
-        for lock, state in states.items():
-            if previous is None or previous[lock] != state:
-                self._call(self._on_change, board, lock, state)
-
-    def _forget(self, board: int) -> None:
-        # While a board does not answer, its doors may open and close unseen: the next good reading reports
-        # every lock, changed or not, so that whoever listens learns the doors' real state again.
-        self._states.pop(board, None)
+        with self._report_lock:
+            stale = self._stale_upto.get(board)
+            if stale is not None and reading <= stale:
+                return  # begun before the board's state was lost: it may predate what happened since
+            if board in self._faulted:
+                self._faulted.discard(board)
+                LOGGER.info("%s: board %d answers again", self.name, board)
+                self._call(self._on_board_fault, board, None)
+            previous = None if stale is not None else self._states.get(board)
+            self._stale_upto.pop(board, None)
+            self._states[board] = states
+            for lock, state in states.items():
+                if previous is None or previous[lock] != state:
+                    self._call(self._on_change, board, lock, state)
 
     def _call(self, callback: Callable | None, *args: object) -> None:
         if callback is None:

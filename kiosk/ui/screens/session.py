@@ -191,10 +191,15 @@ class ReceiptScreen(Screen):
         if L.landscape:                # the list of books on the right, everything else on the left
             rest, rows_rect = theme.split_h(rest, 0.42, 0.58, gap=L.gap * 2)
         title, thanks, rest = theme.split_v(rest, L.size("title") * 1.4, L.size("head") * 1.5, 1, gap=L.gap)
-        p.text(title, v.cat.t("receipt.title"), "title", theme.INK, bold=True, max_lines=1)
+        # The lock board cannot tell the patron's door's state: say so, not "all done".
+        checking = s.reason == "door_checking" and s.door is not None
+        p.text(title, v.cat.t("receipt.checking_title", door=s.door) if checking else v.cat.t("receipt.title"),
+               "title", theme.INK, bold=True, max_lines=1)
         p.text(thanks, v.cat.t("receipt.thanks"), "head", theme.GOOD, bold=True, max_lines=1)
         notes: list[str] = []
-        if r is None or r.pending:
+        if checking:
+            notes.append(v.cat.t("receipt.checking", door=s.door))
+        elif r is None or r.pending:
             notes.append(v.cat.t("receipt.pending"))
         elif not r.borrowed and not r.returned:
             notes.append(v.cat.t("receipt.none"))
