@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("config", type=Path)
     check.add_argument("--strict", action="store_true", help="warnings count too: exit 3 if there are any")
 
-    intent = sub.add_parser("intent", help="send a patron intent to a running daemon (headless runs, tests)")
+    intent = sub.add_parser(
+        "intent", help="send a patron intent to a running daemon (headless runs, tests)",
+        description="Sends the intent to the daemon of the config's intent_socket and prints its answer: the state "
+                    "after the daemon handled it (JSON on stdout) and what it did in one line on stderr, e.g. "
+                    "'door 3 unlocked; now door 3 open for a patron'.")
     intent.add_argument("--config", required=True, type=Path)
     intent.add_argument("action", choices=["door", "cancel", "status"])
     intent.add_argument("door", nargs="?", type=int, help="door number, for 'door'")
@@ -198,6 +202,10 @@ def _intent(args: argparse.Namespace) -> int:
     if args.action == "door" and args.door is None:
         print("kiosk: intent door needs a door number", file=sys.stderr)
         return 2
+    if args.action == "door" and args.door not in {door.number for door in config.doors}:
+        print(f"kiosk: bookcase {config.bookcase.id} has no door {args.door} (its doors: "
+              f"{', '.join(str(door.number) for door in config.doors)})", file=sys.stderr)
+        return 2
     from kiosk.intents import send
     request = {"intent": args.action, **({"door": args.door} if args.action == "door" else {})}
     try:
@@ -206,6 +214,8 @@ def _intent(args: argparse.Namespace) -> int:
         print(f"kiosk: no daemon answering at {config.intent_socket} ({exc.strerror or exc})", file=sys.stderr)
         return 1
     print(json.dumps(reply, ensure_ascii=False, indent=2))
+    if reply.get("result"):              # what it did, in a line, after the state it left (kiosk.intents.result)
+        print(f"kiosk: {reply['result']}", file=sys.stderr)
     return 0 if reply.get("ok") else 1
 
 
