@@ -120,14 +120,21 @@ class Sip2Client:
                 pass
 
     def alive(self) -> bool:
-        """Connected, and the ILS has neither closed the connection nor sent anything unasked (cheap: no I/O
-        unless the socket is readable)."""
+        """Connected, and the ILS has neither closed the connection nor sent anything unasked (LFs after a CR
+        excepted). Cheap: no blocking I/O."""
         sock = self._sock
-        if sock is None:
+        if sock is None or self._buffer.strip(b"\n"):
             return False
+        self._buffer.clear()
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            return not readable and not self._buffer
+            while select.select([sock], [], [], 0)[0]:
+                data = sock.recv(4096, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                if not data or data.strip(b"\n"):
+                    return False
+                sock.recv(len(data), socket.MSG_DONTWAIT)
+            return True
+        except BlockingIOError:
+            return True
         except (OSError, ValueError):
             return False
 

@@ -58,15 +58,14 @@ class Sip2Pool:
             # A SIP2 error, or anything while a request was out: the connection's state is unknown, the next
             # use starts afresh. An error of the caller's between requests leaves a good connection.
             if isinstance(exc, Sip2Error) or client.in_flight:
-                if client.connected:
-                    with self._cond:
-                        self.stats["discarded"] += 1
+                with self._cond:
+                    self.stats["discarded"] += 1
                 client.close()
             raise
         finally:
             with self._cond:
                 self._idle.append(client)
-                self._cond.notify()
+                self._cond.notify_all()              # the keep-alive thread waits on it too
 
     def _take(self) -> Sip2Client:
         with self._cond:
@@ -124,7 +123,7 @@ class Sip2Pool:
                 finally:
                     with self._cond:
                         self._idle.append(client)
-                        self._cond.notify()
+                        self._cond.notify_all()
 
     def snapshot(self) -> dict:
         """For status pages: connections lent and connected, the backoff, the counters."""

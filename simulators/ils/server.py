@@ -17,9 +17,11 @@ transactions, or an item's, answered ok=0 with a screen message: Library); ``hea
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 from gateway.sip2 import codec
@@ -38,6 +40,7 @@ SUPPORTED = "YYYNYNYYYYYNNNNN"      # BX: patron status, checkout, checkin, SC/A
 KINDS = {"checkout": "11", "checkin": "09", "item_information": "17", "patron_status": "23",
          "patron_information": "63", "end_session": "35", "sc_status": "99", "login": "93"}
 HUGE_BYTES = 70 * 1024
+LISTEN_AGAIN_S = 2.0               # up after down: how long the port may still be held
 GARBAGE = b"\x00\xffNOT SIP2 \xfe garbage"
 
 
@@ -150,14 +153,20 @@ class IlsServer:
             thread.join(5)
 
     def _listen(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-            sock.listen(64)
-        except OSError:
-            sock.close()
-            raise
+        deadline = time.monotonic() + LISTEN_AGAIN_S
+        while True:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((self.host, self.port))
+                sock.listen(64)
+                break
+            except OSError as exc:
+                sock.close()
+                # up right after down: the old listener lives until the accept thread's poll returns
+                if exc.errno != errno.EADDRINUSE or not self.port or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
         sock.settimeout(0.1)
         self.port = sock.getsockname()[1]
         self._listener = sock
@@ -166,6 +175,10 @@ class IlsServer:
         with self._lock:
             sock, self._listener = self._listener, None
         if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)       # wakes the accept thread's poll
+            except OSError:
+                pass
             sock.close()
 
     def _drop_all(self) -> list[threading.Thread]:
