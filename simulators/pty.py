@@ -132,7 +132,10 @@ class PtyLink:
         thread, stop, wake_w = self._thread, self._stop, self._wake_w
         if thread is not None and stop is not None and wake_w is not None:
             stop.set()
-            os.write(wake_w, b"x")
+            try:
+                os.write(wake_w, b"x")
+            except OSError:
+                pass            # the reader has already gone (its end of the wake pipe is closed): join it
             thread.join()
         with self._write_lock:
             was_plugged = self._master is not None
