@@ -3,8 +3,10 @@
 Real Mosquitto on a free port, real journals (an SQLite file; PostgreSQL from Debian's package for two gateways),
 the gateway's own threads. The ILS answers each SIP2 request after a fixed latency, at most one request per
 connection at a time (SIP2's rule), as the gateway's pool of ``pool_size`` connections sees it.
-``--ils fake`` (the default until the simulated ILS exists) is the tests' in-memory ILS behind the SIP2 edge,
-in this process; the gateway above it is the real one. Prints a table and writes bench/results/gateway.json.
+``--ils sim`` (the default) is the simulated ILS (simulators/ils) over real TCP, the gateway talking to it with
+its own SIP2 pool (gateway.sip2: login, checksums, keep-alive); ``--ils fake`` is the tests' in-memory ILS behind
+the SIP2 edge, in this process, to tell the gateway's own cost from SIP2's. Prints a table and writes
+bench/results/gateway.json.
 
   (a) 10,000 events (5,000 loans and their returns, 50 bookcases) queued while the ILS was down; the ILS
       comes back answering each message in 20 ms, pool of 4: time from its return until every event is
@@ -32,6 +34,7 @@ from bench.stats import percentile  # noqa: E402
 from gateway.patrons import import_export  # noqa: E402
 from gateway.service import Gateway  # noqa: E402
 from simulators.fleet.broker import Broker  # noqa: E402
+from simulators.ils import IlsServer, Library  # noqa: E402
 from tests.gateway.fakes import FakeClient, FakeIls  # noqa: E402
 from tests.gateway.pg import PgServer  # noqa: E402
 from tests.gateway.support import ROOT as TOPIC_ROOT, T0, Bookcase, Publisher, load, write_gateway_config  # noqa
@@ -78,15 +81,52 @@ class SlowPool:
         pass
 
 
-def start(folder: Path, broker: Broker, ils: FakeIls, latency_s: float, *, count: int = 1,
+class SimIls:
+    """The simulated ILS over TCP with ``items`` and the bench's cards; ``down`` as FakeIls has it."""
+
+    def __init__(self, items: list[str], latency_ms: float, down: bool = False) -> None:
+        self.library = Library()
+        for n, item in enumerate(items):
+            self.library.add_item(item, f"书 {n}")
+        for card in CARDS:
+            self.library.add_patron(card)
+        self.server = IlsServer(self.library, password="sip2-test-password", latency_ms=latency_ms,
+                                timeout_period=999).start()
+        self.down = down
+
+    @property
+    def down(self) -> bool:
+        return self.server.faults.down
+
+    @down.setter
+    def down(self, value: bool) -> None:
+        (self.server.go_down if value else self.server.come_up)()
+
+    @property
+    def applied(self) -> list[tuple[str, str, str | None, object]]:
+        return [(t.kind, t.item, t.patron, t.date) for t in self.library.applied]
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def make_ils(kind: str, items: list[str], latency_ms: float, down: bool = False):
+    if kind == "sim":
+        return SimIls(items, latency_ms, down)
+    return FakeIls(items={i: None for i in items}, down=down)
+
+
+def start(folder: Path, broker: Broker, ils, latency_s: float, *, count: int = 1,
           journal_url: str | None = None) -> tuple[list[Gateway], list, list]:
     export = folder / "patrons.csv"
     export.write_text("card,class,status\n" + "".join(f"{c},adult,active\n" for c in CARDS))
     gateways, stops, threads = [], [], []
     for n in range(1, count + 1):
+        sim = isinstance(ils, SimIls)
         cfg = load(write_gateway_config(folder / f"gw{n}", mqtt_port=broker.port, journal=journal_url,
-                                        gateway_id=f"gw-{n}", ils_extra="pool_size = 4"))
-        g = Gateway(cfg, pool=SlowPool(ils, cfg.ils.pool_size, latency_s))
+                                        ils_port=ils.server.port if sim else 6001, gateway_id=f"gw-{n}",
+                                        ils_extra="pool_size = 4"))
+        g = Gateway(cfg) if sim else Gateway(cfg, pool=SlowPool(ils, cfg.ils.pool_size, latency_s))
         if n == 1:
             import_export(g.journal, export, cfg.patrons.secret, snapshot=None)
         stop = threading.Event()
@@ -104,12 +144,12 @@ def finish(stops: list, threads: list) -> None:
         t.join(120)
 
 
-def bench_drain(events: int, latency_ms: float) -> dict:
+def bench_drain(events: int, latency_ms: float, kind: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         broker = Broker(folder / "broker").start()
         items = events // 2
-        ils = FakeIls(items={f"MH{n:08d}": None for n in range(items)}, down=True)
+        ils = make_ils(kind, [f"MH{n:08d}" for n in range(items)], latency_ms, down=True)
         gateways, stops, threads = start(folder, broker, ils, latency_ms / 1000)
         g = gateways[0]
         pub = Publisher(broker.port)
@@ -138,17 +178,19 @@ def bench_drain(events: int, latency_ms: float) -> dict:
             pub.close()
             finish(stops, threads)
             broker.stop()
+            if kind == "sim":
+                ils.stop()
     eps = events / (applied - t0)
     return {"events": events, "ils_latency_ms": latency_ms, "pool": 4, "ils_up_to_all_applied_s": round(applied - t0, 2),
             "ils_up_to_all_acked_s": round(acked - t0, 2), "events_per_s": round(eps, 1),
             "each_item_in_order": in_order, "goal_events_per_s": DRAIN_GOAL_EPS, "met": eps > DRAIN_GOAL_EPS}
 
 
-def bench_latency(loans: int, latency_ms: float, gateways_n: int, pg: PgServer | None) -> dict:
+def bench_latency(loans: int, latency_ms: float, gateways_n: int, pg: PgServer | None, kind: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         broker = Broker(folder / "broker").start()
-        ils = FakeIls(items={f"MH{n:08d}": None for n in range(loans)})
+        ils = make_ils(kind, [f"MH{n:08d}" for n in range(loans)], latency_ms)
         url = pg.new_database() if pg else None
         gateways, stops, threads = start(folder, broker, ils, latency_ms / 1000, count=gateways_n, journal_url=url)
         watcher = Watcher(broker.port, (TOPIC_ROOT + "central/ack/MH-A",))
@@ -169,6 +211,8 @@ def bench_latency(loans: int, latency_ms: float, gateways_n: int, pg: PgServer |
             finish(stops, threads)
             watcher.close()
             broker.stop()
+            if kind == "sim":
+                ils.stop()
     got: dict[str, float] = {}
     with watcher.lock:
         stamped = list(watcher.stamps)
@@ -199,23 +243,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000, help="events queued for (a)")
     parser.add_argument("--loans", type=int, default=500, help="loans for (b) and (c)")
-    parser.add_argument("--ils", choices=["fake"], default="fake", help="the ILS behind the SIP2 edge")
+    parser.add_argument("--ils", choices=["sim", "fake"], default="sim",
+                        help="sim: the simulated ILS over TCP (default); fake: the tests' in-memory one at the SIP2 edge")
     parser.add_argument("--only", choices=["a", "b", "c"], help="run one of them")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gateway.json")
     args = parser.parse_args()
     _stamp_watcher()
     out: dict = {"ils": args.ils}
     if args.only in (None, "a"):
-        out["drain"] = bench_drain(args.events, 20.0)
+        out["drain"] = bench_drain(args.events, 20.0, args.ils)
     if args.only in (None, "b"):
-        out["latency"] = bench_latency(args.loans, 10.0, 1, None)
+        out["latency"] = bench_latency(args.loans, 10.0, 1, None, args.ils)
     if args.only in (None, "c"):
         pg = PgServer().start()
         try:
-            out["latency_two"] = bench_latency(args.loans, 10.0, 2, pg)
+            out["latency_two"] = bench_latency(args.loans, 10.0, 2, pg, args.ils)
         finally:
             pg.stop()
     print()
+    print("ILS: " + ("the simulated ILS over TCP, the gateway's own SIP2 pool" if args.ils == "sim"
+                     else "the tests' in-memory ILS at the SIP2 edge"))
     print("| benchmark | measured | goal | met |")
     print("|---|---|---|---|")
     if "drain" in out:
