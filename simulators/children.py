@@ -7,23 +7,34 @@ the user that started it. The kernel ties the signal to the *thread* that starte
 ``tied_to_process()`` gives the ``preexec_fn`` only on the main thread (whose end is the process's end); a child
 started from another thread (a test restarting its broker) is not tied, and the pid file finds it instead.
 
-``PidFile`` writes the demo's pid and its children's pids and command lines to ``var/demo/demo.pids``; the next
-demo reads it to tell a demo still running from the leftovers of one that was killed, and to stop either.
+``PidFile`` writes the demo's pid and its children's pids to ``var/demo/demo.pids``, each with the time the
+process started (a pid given again to another process is not taken for it) and its command line (for people);
+the next demo reads it to tell a demo still running from the leftovers of one that was killed, and to stop either.
+
+``Supervisor`` keeps the demo's children in one place: each one is recorded in the pid file as soon as it is
+added, and ``stop()`` stops them last first, whatever one of them raises. A new child of the demo (a gateway, a
+simulated ILS) is one ``popen`` or ``add`` call.
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import signal
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
+
+LOGGER = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_S = 5.0
+CHILD_STOP_S = 20.0          # a daemon settles what it is doing and closes its database
 
 
 def die_with_parent() -> None:
@@ -48,6 +59,34 @@ def _cmdline(pid: int) -> str | None:
         return None
 
 
+def _started(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, proc(5) stat field 22); None when no such process
+    runs (a zombie has ended). Known from the fork on: a child's command line reads empty until its exec is done,
+    which is after Popen returns."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()          # field 3 (state) on; the name may hold spaces and ')'
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def _entry(pid: int) -> dict:
+    return {"pid": pid, "start": _started(pid), "cmdline": _cmdline(pid) or ""}
+
+
+def _alive(entry: object) -> str | None:
+    """The command line of the recorded process if that very process still runs, else None."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("pid"), int) or entry.get("start") is None:
+        return None
+    pid = entry["pid"]
+    if _started(pid) != entry["start"]:
+        return None
+    return _cmdline(pid) or str(entry.get("cmdline") or "?")
+
+
 @dataclass
 class Running:
     """What a pid file says is alive: the demo itself (None if it is gone) and its children still running."""
@@ -64,40 +103,108 @@ class PidFile:
         self.path = Path(path)
 
     def write(self, children: list[int]) -> None:
-        """Record this process and ``children`` (with their command lines, so a reused pid is not mistaken)."""
-        entries = [{"pid": pid, "cmdline": _cmdline(pid) or ""} for pid in children]
-        me = {"pid": os.getpid(), "cmdline": _cmdline(os.getpid()) or ""}
+        """Record this process and ``children`` (with their start times, so a reused pid is not mistaken)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"demo": me, "children": entries}), encoding="utf-8")
+        tmp.write_text(json.dumps({"demo": _entry(os.getpid()), "children": [_entry(pid) for pid in children]}),
+                       encoding="utf-8")
         tmp.replace(self.path)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
     def running(self) -> Running:
-        """What is still alive of the demo recorded here (a pid whose command line changed is not it)."""
+        """What is still alive of the demo recorded here (a pid now held by another process is not it)."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return Running(None, [])
-        alive = [(e["pid"], e["cmdline"]) for e in data.get("children", [])
-                 if e.get("cmdline") and _cmdline(e["pid"]) == e["cmdline"]]
-        demo = data.get("demo") or {}
-        demo_pid = demo.get("pid") if demo.get("cmdline") and _cmdline(demo.get("pid", 0)) == demo["cmdline"] \
-            and demo.get("pid") != os.getpid() else None
+        if not isinstance(data, dict):
+            return Running(None, [])
+        children = data.get("children") if isinstance(data.get("children"), list) else []
+        alive = [(entry["pid"], cmd) for entry in children if (cmd := _alive(entry)) is not None]
+        demo = data.get("demo")
+        demo_pid = demo["pid"] if _alive(demo) is not None and demo["pid"] != os.getpid() else None
         return Running(demo_pid, alive)
 
     def stop(self, running: Running) -> None:
         """SIGTERM the recorded demo and children, then SIGKILL what is left after a grace period."""
-        pids = ([running.demo] if running.demo else []) + [pid for pid, _ in running.children]
+        procs = {pid: _started(pid) for pid in ([running.demo] if running.demo else []) +
+                 [pid for pid, _ in running.children]}
+        procs = {pid: start for pid, start in procs.items() if start is not None}
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in pids:
+            for pid in procs:
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
             deadline = time.monotonic() + STOP_GRACE_S
-            while time.monotonic() < deadline and any(_cmdline(pid) is not None for pid in pids):
+            while time.monotonic() < deadline and any(_started(pid) == start for pid, start in procs.items()):
                 time.sleep(0.1)
         self.remove()
+
+
+def terminate(proc: subprocess.Popen, timeout_s: float = CHILD_STOP_S) -> None:
+    """SIGTERM, then SIGKILL if ``proc`` has not ended within ``timeout_s``."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Child:
+    name: str
+    stop: Callable[[], None]
+    procs: Callable[[], Iterable[subprocess.Popen | None]]
+
+
+class Supervisor:
+    """The demo's children, in the order they started: recorded in ``pid_file`` as each one is added, stopped
+    last first. ``add`` takes anything with a stop (simulators in this process, a server thread, a file to
+    remove) and the processes it runs, if any; ``popen`` starts a process that dies with this one."""
+
+    def __init__(self, pid_file: PidFile) -> None:
+        self.pid_file = pid_file
+        self._children: list[Child] = []
+
+    def add(self, name: str, stop: Callable[[], None],
+            procs: Callable[[], Iterable[subprocess.Popen | None]] = lambda: ()) -> None:
+        self._children.append(Child(name, stop, procs))
+        self.record()
+
+    def popen(self, name: str, argv: list[str], stop_timeout_s: float = CHILD_STOP_S,
+              **kwargs) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, **tied_to_process(), **kwargs)
+        self.add(name, lambda: terminate(proc, stop_timeout_s), lambda: (proc,))
+        return proc
+
+    def names(self) -> list[str]:
+        return [child.name for child in self._children]
+
+    def _running(self, children: list[Child]) -> list[int]:
+        return [proc.pid for child in children for proc in child.procs() if proc is not None and proc.poll() is None]
+
+    def record(self) -> None:
+        """Write the pid file again (a child restarted one of its processes)."""
+        self.pid_file.write(self._running(self._children))
+
+    def stop(self) -> None:
+        """Stop every child, last first; one that raises is logged and the others are still stopped. The pid
+        file goes, unless a child failed to stop its processes: then it keeps them for the next demo."""
+        failed: list[Child] = []
+        while self._children:
+            child = self._children.pop()
+            try:
+                child.stop()
+            except Exception:  # noqa: BLE001 - one stuck child must not keep the others running
+                LOGGER.exception("demo: stopping %s failed", child.name)
+                failed.append(child)
+        left = self._running(failed)
+        if left:
+            self.pid_file.write(left)
+        else:
+            self.pid_file.remove()

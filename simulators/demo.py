@@ -11,6 +11,9 @@ other bookcase (通借通还) and shows both ledgers agreeing.
 
 The large screen plays the library's signed demo content (simulators/demo_content.py), and the story ends
 with the library publishing an update that the bookcase verifies and swaps in.
+
+Everything the demo starts is one child of ``self.children`` (simulators/children.py's Supervisor), added as it
+starts: recorded in var/demo/demo.pids for the next demo, tied to this process, stopped last first.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from kiosk.demodata import demo_books
 from kiosk.intents import send
 from kiosk.store.ledger import Store
 from simulators.bookcase import SimulatedBookcase
-from simulators.children import PidFile, tied_to_process
+from simulators.children import PidFile, Supervisor, tied_to_process
 from simulators.pcscd import Pcscd, PcscUnavailable
 from simulators.demo_content import DemoContent
 from simulators.fleet.bookcases import carry, toml_value
@@ -68,6 +71,7 @@ class Demo:
         self.content = DemoContent(self.cfg.data_dir.parent)
         self.content_ready = False
         self.pids = PidFile(self.cfg.data_dir.parent / "demo.pids")
+        self.children = Supervisor(self.pids)   # what this demo started, stopped last first by stop()
         self.pcscd: Pcscd | None = None
 
     def say(self, text: str) -> None:
@@ -100,15 +104,18 @@ class Demo:
         self.say(f"Starting the simulated bookcase {self.cfg.bookcase.id} ({self.cfg.bookcase.name}): "
                  f"{len(self.cfg.doors)} doors, a lock board, an RFID reader bus and a scanner on ptys in {self.link_dir}")
         self.sim.start()
+        self.children.add("the simulated bookcase", self.sim.stop)
         self._ensure_pcscd()
         extra = self._prepare_content()
         if self.stage is not None:
             extra += self._start_broker()
-        self.run_config = self.config_path.with_name(f".{self.config_path.stem}.run.toml")
-        self.run_config.write_text(
+        run_config = self.config_path.with_name(f".{self.config_path.stem}.run.toml")
+        run_config.write_text(
             f"{RUN_COPY_MARK}{os.getpid()}) for one run: {self.config_path.name} with the demo's content server"
             f"{' and broker' if self.stage else ''}.\n" + self.config_path.read_text(encoding="utf-8") + extra,
             encoding="utf-8")
+        self.run_config = run_config
+        self.children.add("the run config", lambda: run_config.unlink(missing_ok=True))
         self.cfg = load_config(self.run_config)
         if self.stage is not None:
             self._join_fleet()
@@ -119,19 +126,24 @@ class Demo:
         if not self.cfg.pcsc.enabled:
             return
         try:
-            self.pcscd = Pcscd(self.cfg.data_dir.parent, slot=0, **tied_to_process())
+            self.pcscd = Pcscd(self.cfg.data_dir.parent, slot=0, auto_exit=False, **tied_to_process())
             reader = self.pcscd.ensure()
         except PcscUnavailable as exc:
+            if self.pcscd is not None:
+                self.pcscd.stop()
             self.pcscd = None
             print(f"demo: no contactless card reader ({exc}); library cards still work by the scanner",
                   flush=True)
             return
+        pcscd = self.pcscd
+        self.children.add("pcscd", pcscd.stop, lambda: (pcscd.proc,))      # stops only a pcscd it started
         self.say(f"pcscd lists the virtual card reader {reader!r}"
                  + (" (started for the demo)" if self.pcscd.owned else " (the one already running)"))
 
     def _prepare_content(self) -> str:
         self.say(f"Drawing the large screen's demo content with ffmpeg ({self.content.folder}), signing it with a "
                  "demo key and serving it over HTTP, as the library would")
+        self.children.add("the content server", self.content.stop)
         try:
             section = self.content.prepare()
         except ContentError as exc:
@@ -144,6 +156,7 @@ class Demo:
 
     def _start_broker(self) -> str:
         shutil.rmtree(self.fleet_dir, ignore_errors=True)
+        self.children.add("the broker", self.stage.stop, lambda: (self.stage.broker.proc,))
         self.stage.start()
         self.say(f"Starting Mosquitto on port {self.stage.port} with the fleet's ACL "
                  "(config/mosquitto/citybook.acl): each bookcase may publish under its own id only")
@@ -156,21 +169,22 @@ class Demo:
                            self.stage.mqtt_settings(PEER_ID), secret=self.cfg.secret)
         self.say(f"Starting a second bookcase of the fleet, {PEER_ID} ({PEER_NAME}), headless "
                  f"(log: {self.peer.folder / 'daemon.log'})")
-        self.peer.start()
+        peer = self.peer
+        self.children.add(PEER_ID, peer.stop, lambda: (peer.proc,))
+        peer.start()
+        self.children.record()
 
     def start(self) -> None:
         self.prepare()
         self.say(f"Starting the daemon: kiosk run --headless --config {self.run_config}")
-        self.daemon = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--headless", "--config",
-                                        str(self.run_config)], **tied_to_process())
-        self.record_children()
+        self.daemon = self.children.popen("the daemon", [sys.executable, "-m", "kiosk", "run", "--headless",
+                                                         "--config", str(self.run_config)])
         self.wait_ready()
 
     def record_children(self) -> None:
-        """The pid file the next demo reads (processes that the kernel also stops when this one ends)."""
-        procs = [self.daemon, self.peer.proc if self.peer else None,
-                 self.stage.broker.proc if self.stage else None, self.pcscd.proc if self.pcscd else None]
-        self.pids.write([p.pid for p in procs if p is not None])
+        """The pid file the next demo reads (processes that the kernel also stops when this one ends); each child
+        is recorded as it is added, so this only catches a process a child restarted."""
+        self.children.record()
 
     def clear_leftovers(self, clean: bool) -> bool:
         """A demo still running, or what a killed one left: stop it with ``clean`` (or when asked, on a
@@ -195,6 +209,7 @@ class Demo:
     def wait_ready(self) -> None:
         self.wait(lambda: self.cfg.db_path.exists(), "the database")
         self.view = Store(self.cfg.db_path, self.cfg.bookcase.id)
+        self.children.add("the story's view of the ledger", self.view.close)
         self.wait(lambda: self.cfg.intent_socket.exists() and not self.view.open_sessions()
                   and not self.view.doors_never_counted([d.number for d in self.cfg.doors]), "the first stocktake")
         if self.peer is not None:
@@ -292,31 +307,13 @@ Press Ctrl-C to stop.""", flush=True)
     def _fleet_hint(self) -> str:
         if self.peer is None:
             return ""
-        return (f"\nThe fleet: .venv/bin/kiosk sync status --config {self.run_config}\n"
+        return (f"\nThe fleet: .venv/bin/kiosk sync status --config {self.config_path}\n"
                 f"  .venv/bin/kiosk ledger --config {self.peer.config_path}      ({PEER_ID})\n"
                 f"  {self.stage.subscribe_hint()}")
 
     def stop(self) -> None:
-        if self.daemon is not None and self.daemon.poll() is None:
-            self.daemon.terminate()
-            try:
-                self.daemon.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.daemon.wait()
-        if self.peer is not None:
-            self.peer.stop()
-        if self.stage is not None:
-            self.stage.stop()
-        self.content.stop()
-        if self.pcscd is not None:
-            self.pcscd.stop()                  # only one this demo started
-        self.pids.remove()
-        if self.run_config != self.config_path:
-            self.run_config.unlink(missing_ok=True)
-        if self.view is not None:
-            self.view.close()
-        self.sim.stop()
+        """Stop what the demo started, last first (the daemon before the broker, the simulators last)."""
+        self.children.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,10 @@
 
 Shared by the demo (`make demo` needs a pcscd for the contactless card path) and the tests. vpcd's reader is
 declared in /etc/reader.conf.d/vpcd with two slots: "Virtual PCD 00 00" on CHANNELID (35963) and "Virtual PCD
-00 01" on CHANNELID + 1. The demo's bookcase reads slot 0, the tests and benchmarks slot 1. ``--auto-exit``: a
-pcscd left behind by a killed run quits after 60 s without clients.
+00 01" on CHANNELID + 1. The demo's bookcase reads slot 0, the tests and benchmarks slot 1. ``auto_exit`` (the
+tests'): a pcscd left behind by a killed run quits 60 s after its last client left, or after its start when none
+came. The demo's pcscd goes without: its daemon may connect only after the content is drawn (ffmpeg, well over a
+minute on a slow machine), and the demo stops it itself, however it ends (simulators/children.py).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class Pcscd:
     """
 
     def __init__(self, log_dir: Path | None = None, slot: int = 0, children: set[int] | None = None,
-                 preexec_fn=None) -> None:
+                 preexec_fn=None, auto_exit: bool = True) -> None:
         self.binary = find_pcscd()
         self.friendly_name, channel = vpcd_config()
         self.slot = slot
@@ -78,6 +80,7 @@ class Pcscd:
         self.log_dir = Path(log_dir or tempfile.gettempdir())
         self.children = children if children is not None else set()
         self.preexec_fn = preexec_fn
+        self.auto_exit = auto_exit
         self.proc: subprocess.Popen | None = None
         self.reader = ""
 
@@ -105,11 +108,13 @@ class Pcscd:
         return reader
 
     def start(self) -> None:
-        """Start our own ``pcscd --foreground --auto-exit`` and wait until it lists the vpcd reader."""
+        """Start our own ``pcscd --foreground`` (``--auto-exit`` with ``auto_exit``) and wait until it lists the vpcd
+        reader."""
         self.stop()
         log = open(self.log_dir / "pcscd.log", "ab")
         try:
-            self.proc = subprocess.Popen([self.binary, "--foreground", "--auto-exit", "--error"],
+            self.proc = subprocess.Popen([self.binary, "--foreground", *(["--auto-exit"] if self.auto_exit else []),
+                                          "--error"],
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          preexec_fn=self.preexec_fn)
         finally:
