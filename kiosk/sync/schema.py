@@ -39,7 +39,7 @@ REASONS: dict[str, str] = {
     "invalid": "the message does not match its schema",
     "wrong_sender": "the message claims to come from someone other than its topic says",
     "wrong_topic": "the message arrived on a topic this bookcase does not read",
-    "bad_text": "the message holds text that is not valid Unicode (a lone surrogate)",
+    "bad_text": "the message holds text no database can store (a lone surrogate or a NUL character)",
     "unreadable": "the message could not be applied, whatever was done with it",
 }
 
@@ -161,7 +161,9 @@ MESSAGE_SCHEMAS: dict[str, dict] = {
         "required": ["v", "version"],
         "properties": {"v": {"const": VERSION},
                        "version": {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER},
-                       "url": {"type": "string", "pattern": "^https?://[^\\s]+/$", "maxLength": 1000}}},
+                       # no spaces or control characters: none belongs in a URL, and it is shown to staff
+                       "url": {"type": "string", "pattern": "^https?://[^\\s\\x00-\\x1f\\x7f-\\x9f]+/$",
+                               "maxLength": 1000}}},
 }
 
 _ENVELOPE_SCHEMA = {"type": "object", "required": list(_ENVELOPE),
@@ -200,7 +202,7 @@ def _finite(text: str) -> float:
 def decode(payload: bytes, max_bytes: int) -> dict:
     """Bytes off the wire -> a JSON object, refusing oversized, non-UTF-8, non-JSON and non-object payloads,
     NaN, Infinity and numbers too large for a float (Python's json reads them; no other JSON reader does), and
-    lone surrogates anywhere in the text (``bad_text``)."""
+    lone surrogates or NUL characters anywhere in the text, keys included (``bad_text``)."""
     if not isinstance(payload, (bytes, bytearray)):
         raise MessageError("not_json", f"got {type(payload).__name__}, not bytes")
     if len(payload) > max_bytes:
@@ -213,13 +215,15 @@ def decode(payload: bytes, max_bytes: int) -> dict:
         raise MessageError("not_json", str(exc)[:120]) from None
     if not isinstance(msg, dict):
         raise MessageError("not_object", f"got {type(msg).__name__}")
-    if b"\\u" in payload or b"\\U" in payload:
-        _no_surrogates(msg)     # only a \uXXXX escape can make one: UTF-8 itself cannot carry a surrogate
+    if b"\\u" in payload:
+        _storable(msg)          # only a \uXXXX escape can make either: strict UTF-8 and JSON carry neither raw
     return msg
 
 
-def _no_surrogates(value: Any, where: str = "") -> None:
-    """Refuse a lone surrogate anywhere (keys too): SQLite, the log and every JSON encoder would choke on it."""
+def _storable(value: Any, where: str = "") -> None:
+    """Refuse a lone surrogate or a NUL anywhere (keys too). SQLite, the log and every JSON encoder choke on a
+    surrogate; PostgreSQL's text (the gateway's journal) cannot hold a NUL, so every write of the message there
+    would fail, again and again."""
     stack = [(value, where)]
     while stack:
         value, where = stack.pop()
@@ -237,7 +241,9 @@ def _no_surrogates(value: Any, where: str = "") -> None:
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
-                raise MessageError("bad_text", f"at {where.lstrip('.') or 'the top'}") from None
+                raise MessageError("bad_text", f"a lone surrogate at {where.lstrip('.') or 'the top'}") from None
+            if "\0" in text:
+                raise MessageError("bad_text", f"a NUL character at {where.lstrip('.') or 'the top'}")
 
 
 def _version(msg: dict) -> None:
@@ -247,14 +253,14 @@ def _version(msg: dict) -> None:
         raise MessageError("unknown_version", f"v is {str(msg.get('v'))[:40]!r}, this bookcase reads v{VERSION}")
 
 
-def _run(check: Callable[[Any], Any], msg: dict) -> None:
+def _run(check: Callable[[Any], Any], msg: dict, timed: bool = True) -> None:
     try:
         check(msg)
     except fastjsonschema.JsonSchemaValueException as exc:
         # The message may name a key of the message itself (a state's counters): shortened, never trusted.
         raise MessageError("invalid", exc.message.replace("data.", "", 1).replace("data ", "", 1)[:200]) from None
-    if "ts" not in msg:
-        return                          # only the content announcement goes without (its schema says so)
+    if not timed:
+        return                          # the content announcement: its schema has no time ("ts" is an extra)
     # RFC 3339 allows what Python's fromisoformat refuses (a lower-case t or z), and times at the ends of the
     # calendar that cannot be moved to UTC (0001-01-01T00:00+14:00): the store compares times in UTC, so
     # every time must parse and convert here, or a message that can never be applied would come back forever.
@@ -287,16 +293,16 @@ def check_message(kind: str, msg: dict) -> dict:
 def check_content(msg: dict) -> dict:
     """The library's content announcement: version, then its schema."""
     _version(msg)
-    _run(_MESSAGES["content"], msg)
+    _run(_MESSAGES["content"], msg, timed=False)
     return msg
 
 
 def check_outgoing(msg: dict) -> bool:
     """An outbox event about to be published. True if its type has a schema; an unknown type passes with
     the envelope checked only (newer code may add types; consumers refuse what they do not know). A lone
-    surrogate is refused as it is inbound: every consumer would refuse the event."""
+    surrogate or a NUL is refused as it is inbound: every consumer would refuse the event."""
     _version(msg)
-    _no_surrogates(msg)
+    _storable(msg)
     if isinstance(msg.get("type"), str) and msg["type"] in _EVENTS:
         check_event(msg)
         return True
