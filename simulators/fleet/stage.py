@@ -36,7 +36,7 @@ class FleetStage:
         self.print_lock = print_lock or threading.Lock()
         self.broker = Broker(workdir / "broker", acl_file=ACL, password_file=workdir / "broker-passwd")
         self.monitor: mqtt.Client | None = None
-        self._online: dict[str, bool] = {}      # per topic: state messages are shown when this flips only
+        self._online: dict[str, Any] = {}       # per topic: state messages are shown when this changes only
 
     @property
     def port(self) -> int:
@@ -108,6 +108,25 @@ class FleetStage:
                 return                          # one a publish: outbox depth and counters, too chatty to show
             self._online[topic] = online
             text = f"{'online' if online else 'offline'}, {m.get('outbox_depth')} event(s) waiting"
+        elif kind == "ack":
+            text = "acks " + ", ".join(f"seq {r.get('seq')} {r.get('status')}" + (f" (due {r['due']})" if r.get("due")
+                                       else "") for r in m.get("results", []) if isinstance(r, dict))
+        elif kind == "gateway_state":
+            ils = (m.get("ils") or {}).get("up")
+            shown = (bool(m.get("online")), ils, (m.get("backlog") or {}).get("depth"))
+            if self._online.get(topic) == shown:
+                return                          # a heartbeat: shown when online, the ILS or the backlog changes
+            self._online[topic] = shown
+            reach = "up" if ils else "not reached yet" if ils is None else "DOWN"
+            text = f"gateway {'online' if shown[0] else 'offline'}, ILS {reach}, backlog {shown[2]}"
+        elif kind == "patron_status":
+            shown = (m.get("status"), m.get("loans_elsewhere"))
+            first = topic not in self._online
+            if first or self._online.get(topic) == shown:
+                self._online[topic] = shown
+                return                          # every card's status at start: shown only when one changes
+            self._online[topic] = shown
+            text = f"card key {str(m.get('patron'))[:8]}… is now {shown[0]}, {shown[1]} loan(s) elsewhere"
         elif kind == "holdings":
             text = f"holds {len(m.get('items', []))} books"
         elif where == "central/content":
