@@ -6,8 +6,9 @@ tester panel (simulators/demo_panel.py): cards, books and doors at a click or a 
 --headless) the daemon runs as its own process, exactly as `kiosk run --headless` would on a bookcase.
 
 When Mosquitto is installed (and unless --offline) the bookcase joins a demo fleet: a broker on a free port
-with the fleet's ACL and a second, headless bookcase; the story then returns a book borrowed here at the
-other bookcase (通借通还) and shows both ledgers agreeing.
+with the fleet's ACL, a second, headless bookcase, and the library's side (simulators/demo_gateway.py: the
+gateway and the simulated ILS); the story then returns a book borrowed here at the other bookcase (通借通还),
+shows both ledgers agreeing and the library's ILS holding each loan and return once.
 
 The large screen plays the library's signed demo content (simulators/demo_content.py), and the story ends
 with the library publishing an update that the bookcase verifies and swaps in.
@@ -40,6 +41,7 @@ from simulators.bookcase import SimulatedBookcase
 from simulators.children import PidFile, Supervisor, tied_to_process
 from simulators.pcscd import Pcscd, PcscUnavailable
 from simulators.demo_content import DemoContent
+from simulators.demo_gateway import DemoLibrary
 from simulators.fleet.bookcases import carry, toml_value
 from simulators.fleet.broker import BrokerError, find_mosquitto
 from simulators.fleet.demo import Member
@@ -68,6 +70,7 @@ class Demo:
         self.fleet_dir = self.cfg.data_dir.parent / "fleet"
         self.stage = FleetStage(self.fleet_dir, [self.cfg.bookcase.id, PEER_ID]) if fleet else None
         self.peer: Member | None = None
+        self.library: DemoLibrary | None = None  # with the fleet: the simulated ILS and the gateway
         self.content = DemoContent(self.cfg.data_dir.parent)
         self.content_ready = False
         self.pids = PidFile(self.cfg.data_dir.parent / "demo.pids")
@@ -119,6 +122,7 @@ class Demo:
         self.cfg = load_config(self.run_config)
         if self.stage is not None:
             self._join_fleet()
+            self._start_library()
 
     def _ensure_pcscd(self) -> None:
         """The contactless card path needs pcscd with the vpcd driver: use a running one, else start our own
@@ -173,6 +177,15 @@ class Demo:
         self.children.add(PEER_ID, peer.stop, lambda: (peer.proc,))
         peer.start()
         self.children.record()
+
+    def _start_library(self) -> None:
+        self.library = DemoLibrary(self.config_path.parent, self.cfg.data_dir.parent, self.stage, self.cfg.secret)
+        self.children.add("the gateway and the simulated ILS", self.library.stop)
+        self.library.start()
+        self.say(f"Starting the library's side: the simulated ILS (SIP2 on 127.0.0.1:{self.library.ils_port}; "
+                 f"kiosk-sim ctl {self.library.ils_dir} status) and the gateway that applies every loan and return "
+                 f"to it ({self.library.run_config.name}, journal in {self.library.var_dir / 'gateway'})")
+        self.wait(lambda: self.library.online, "the gateway to reach the broker")
 
     def start(self) -> None:
         self.prepare()
@@ -246,6 +259,8 @@ class Demo:
         self.say(f"Ledger of {self.cfg.bookcase.id}: {len(loans)} loans "
                  f"({sum(1 for r in loans if not r['returned_at'])} still open), {len(self.view.returns())} return "
                  f"here, {self.view.outbox_depth()} events waiting for the fleet")
+        if self.library is not None:
+            self.show_ils(books)
         if self.peer is not None:
             self.find_elsewhere()
         if self.content_ready:
@@ -280,6 +295,19 @@ class Demo:
         self.say(f"{here} has applied {PEER_ID}'s return event: its loan of {item} is closed "
                  "(borrow anywhere, return anywhere)")
 
+    def show_ils(self, books: list[str]) -> None:
+        """The library's ILS has each loan and each return once, with the due date it set itself."""
+        lib = self.library
+        self.wait(lambda: all([t["kind"] for t in lib.transactions(b)] == ["checkout", "checkin"] for b in books),
+                  "the gateway to apply the loans and returns to the ILS")
+        for item in books:
+            out, back = lib.transactions(item)
+            self.say(f"The library's ILS, over SIP2 through the gateway: 《{self.titles.get(item, item)}》 ({item}) "
+                     f"lent to card {card_hint(out['patron'])}, due {out['due'][:10]} (the ILS's own date), "
+                     f"returned {back['date'][:16].replace('T', ' ')}")
+        self.say(f"`kiosk-sim ctl {lib.ils_dir} transactions` lists all {len(lib.ils.library.applied)} transactions "
+                 "the ILS applied, each once")
+
     def find_elsewhere(self) -> None:
         item = sorted(self.peer.door(1)["items"])[0]
         title = self.peer.sim.world.book(item).title
@@ -309,6 +337,8 @@ Press Ctrl-C to stop.""", flush=True)
             return ""
         return (f"\nThe fleet: .venv/bin/kiosk sync status --config {self.config_path}\n"
                 f"  .venv/bin/kiosk ledger --config {self.peer.config_path}      ({PEER_ID})\n"
+                + (f"  .venv/bin/kiosk-sim ctl {self.library.ils_dir} status      (the library's ILS; faults: down, "
+                   f"drop, slow 800, refuse --n 1)\n" if self.library else "") +
                 f"  {self.stage.subscribe_hint()}")
 
     def stop(self) -> None:

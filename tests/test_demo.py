@@ -94,6 +94,11 @@ def test_demo_fleet_borrows_here_and_returns_at_the_other_bookcase(tmp_path):
     assert f"return {elsewhere} (door 2)" in out and f"loan {elsewhere} (door 2)" in out   # the monitor saw both
     assert f"its loan of {elsewhere} is closed" in out
     assert "where else is" in out and f"{PEER} door" in out
+    # The library's side: the gateway applied both loans and both returns to the simulated ILS over SIP2, once.
+    for loan in loans:
+        assert f"({loan['item_id']}) lent to card ****0018, due " in out
+    assert "transactions` lists all 4 transactions the ILS applied, each once" in out
+    assert not (tmp_path / "config" / ".gateway-demo.run.toml").exists()
 
 
 def test_make_demo_opens_a_real_window_when_there_is_a_display(tmp_path):
