@@ -89,7 +89,7 @@ def _state(tmp_path: Path, config: Path) -> str:
 
 def test_the_readme_walkthrough_works_on_a_fresh_demo(demo):
     tmp_path, config, proc = demo
-    outputs = []
+    outputs: dict[str, subprocess.CompletedProcess] = {}
     for command in walkthrough():
         if re.search(r" (scan|tap) ", command):
             # As a person would: the next patron steps up once the last one's receipt is on the screen.
@@ -101,15 +101,19 @@ def test_the_readme_walkthrough_works_on_a_fresh_demo(demo):
                 break
             time.sleep(0.3)                     # e.g. the door is still popping open after its unlock
         assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
-        outputs.append(result)
+        outputs[" ".join(command.split()[1:3])] = result
         assert proc.poll() is None
-    ledger, sync = outputs[-2], outputs[-1]
+    ledger, sync, content = outputs["ledger --config"], outputs["sync status"], outputs["content status"]
     wait_for(lambda: "return MH20200125" in _run(".venv/bin/kiosk ledger --config config/demo.toml", tmp_path,
                                                  config).stdout, 30, "the return in the ledger")
     assert "loan   MH20200125" in ledger.stdout
     # The status commands tell the truth about the running demo: its broker, not "no [mqtt] section".
     assert "fleet link to 127.0.0.1:" in sync.stdout and "no [mqtt] section" not in sync.stdout
     assert ".demo.run.toml, the config the running demo made of demo.toml" in sync.stderr
+    # ... and the screen content it plays, from the demo's server (demo.toml alone has neither key nor server).
+    installed = re.search(r"content version (\d+) installed", content.stdout)
+    assert installed and "updates from http://127.0.0.1:" in content.stdout, content.stdout
+    assert ".demo.run.toml" in content.stderr
     # The contactless tap went through pcscd (door 4 opened for it, or the put would have failed).
     assert "pcscd lists the virtual card reader" in (tmp_path / "demo.log").read_text()
     # A pcscd the demo started stays until the demo stops it: with --auto-exit it quit a minute after its start
