@@ -153,7 +153,7 @@ def _render_var(spec: Var, value) -> list[str]:
         if spec.kind == "flag" and isinstance(v, bool):
             v = "Y" if v else "N"
         elif spec.kind == "int" and isinstance(v, int):
-            v = f"{v:05d}" if spec.code in ("BP", "BQ") else (f"{v:04d}" if spec.code in ("BZ", "CA", "CB") else str(v))
+            v = f"{v:0{spec.pad}d}" if v >= 0 else str(v)
         if not isinstance(v, str):
             raise ValueError(f"must be text, got {v!r}")
         out.append(v)

@@ -62,14 +62,15 @@ class Var:
     code: str
     kind: str = "text"          # text (lenient), id (exact), flag (Y/N -> bool), int
     repeat: bool = False
+    pad: int = 0                # int: written with this many digits ("BZ0002" is 4-char in the spec)
 
 
 def fixed(width: int, kind: str, default: Any = MISSING) -> Any:
     return field(default=default, metadata={"sip": Fixed(width, kind)})
 
 
-def var(code: str, default: Any = None, *, kind: str = "text", repeat: bool = False) -> Any:
-    return field(default=() if repeat else default, metadata={"sip": Var(code, kind, repeat)})
+def var(code: str, default: Any = None, *, kind: str = "text", repeat: bool = False, pad: int = 0) -> Any:
+    return field(default=() if repeat else default, metadata={"sip": Var(code, kind, repeat, pad)})
 
 
 @dataclass(frozen=True)
@@ -203,8 +204,8 @@ class PatronInformationRequest(Message):
     patron_id: str = var("AA", "", kind="id")
     terminal_password: str | None = var("AC", kind="id")
     patron_password: str | None = var("AD", kind="id")
-    start_item: int | None = var("BP", kind="int")
-    end_item: int | None = var("BQ", kind="int")
+    start_item: int | None = var("BP", kind="int", pad=5)
+    end_item: int | None = var("BQ", kind="int", pad=5)
 
 
 @message("35")
@@ -368,9 +369,9 @@ class PatronInformationResponse(Response, _PatronFlags):
     institution: str = var("AO", "", kind="id")
     patron_id: str = var("AA", "", kind="id")
     personal_name: str = var("AE", "")
-    hold_items_limit: int | None = var("BZ", kind="int")
-    overdue_items_limit: int | None = var("CA", kind="int")
-    charged_items_limit: int | None = var("CB", kind="int")
+    hold_items_limit: int | None = var("BZ", kind="int", pad=4)
+    overdue_items_limit: int | None = var("CA", kind="int", pad=4)
+    charged_items_limit: int | None = var("CB", kind="int", pad=4)
     valid_patron: bool | None = var("BL", kind="flag")
     valid_patron_password: bool | None = var("CQ", kind="flag")
     currency_type: str | None = var("BH")
