@@ -210,7 +210,10 @@ class Demo:
         names = "; ".join(f"{pid} {cmd[:70]}" for pid, cmd in found.children)
         print(f"demo: {what}" + (f": {names}" if names else ""), flush=True)
         if not clean and sys.stdin.isatty():
-            clean = input("demo: stop them now? [y/N] ").strip().lower() in ("y", "yes")
+            try:
+                clean = input("demo: stop them now? [y/N] ").strip().lower() in ("y", "yes")
+            except (EOFError, OSError):         # Ctrl-D, or the terminal went away: no
+                print(flush=True)
         if not clean:
             print("demo: run again with --clean to stop them (they hold the simulated devices' ptys)",
                   file=sys.stderr)

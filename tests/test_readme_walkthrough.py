@@ -247,3 +247,44 @@ def test_the_supervisor_records_each_child_as_it_starts_and_stops_them_last_firs
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _leftover_pid_file(tmp_path: Path, pid: int) -> PidFile:
+    pids = PidFile(tmp_path / "var" / "demo" / "demo.pids")
+    pids.write([pid])                              # as if this process were a demo that left it behind
+    data = json.loads(pids.path.read_text())
+    data["demo"] = {"pid": 999_999_999, "start": 1, "cmdline": "gone"}
+    pids.path.write_text(json.dumps(data))
+    return pids
+
+
+@pytest.mark.parametrize("answer", [b"n\n", b"\x04"], ids=["no", "end-of-input"])
+def test_on_a_terminal_the_demo_asks_before_stopping_leftovers(tmp_path, answer):
+    import pty
+    config = _config(tmp_path)
+    leftover = _sleeper()
+    master, slave = pty.openpty()
+    try:
+        _leftover_pid_file(tmp_path, leftover.pid)
+        proc = subprocess.Popen([sys.executable, "-m", "simulators.demo", "--config", str(config), "--headless",
+                                 "--exit"], cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, env=_env())
+        os.close(slave)
+        seen = b""
+        while b"[y/N]" not in seen:
+            chunk = os.read(master, 4096)
+            assert chunk, seen
+            seen += chunk
+        os.write(master, answer)
+        assert proc.wait(timeout=60) == 2
+        try:
+            while chunk := os.read(master, 4096):
+                seen += chunk
+        except OSError:                              # EIO: the demo has closed its end
+            pass
+        text = seen.decode(errors="replace")
+        assert "a demo that was killed left 1 process(es) behind" in text and "--clean" in text, text
+        assert "Traceback" not in text and leftover.poll() is None
+    finally:
+        os.close(master)
+        leftover.kill()
+        leftover.wait()
