@@ -84,7 +84,8 @@ def _error(message: str, code: int = 2) -> int:
 
 
 def _log_to_stdout() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    from kiosk import logtext          # request paths and servers' answers are remote text: escaped
+    logtext.configure(logging.INFO, "%(asctime)s %(message)s", "%H:%M:%S", stream=sys.stdout)
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -344,6 +345,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"bookcase {config.bookcase.id}: content version {found['installed_version'] or 'none'} installed in "
           f"{found['dir']}; updates from {found['url'] or 'announcements only'}")
     if last:
+        from kiosk.logtext import shown        # the error may quote a remote manifest: escaped on the terminal
         print(f"  last attempt {last.get('last_check')}: {last.get('last_result')}"
-              f"{' — ' + last['last_error'] if last.get('last_error') else ''}; {last.get('refused', 0)} refused")
+              f"{' — ' + shown(last['last_error'], 300) if last.get('last_error') else ''}; "
+              f"{last.get('refused', 0)} refused")
     return 0

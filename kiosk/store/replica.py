@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 
 import sqlite_utils
 
+from kiosk import clock
 from kiosk.search import index as search_index
 from kiosk.store.db import transaction
 
@@ -29,7 +30,7 @@ ISBN = re.compile(r"[0-9Xx-]{10,17}")   # what the holdings message carries (kio
 
 
 def now_iso() -> str:
-    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+    return clock.now_iso()
 
 
 def utc(ts: str) -> str:
@@ -91,6 +92,17 @@ def parked(db: sqlite_utils.Database) -> list[dict]:
     """Parked inbound messages, oldest first (without their payloads)."""
     return [dict(r) for r in db.query("SELECT id, topic, error, attempts, first_seen, parked_at, "
                                       "length(payload) AS size FROM parked_messages ORDER BY id")]
+
+
+def parked_messages(db: sqlite_utils.Database) -> list[tuple[int, str, bytes]]:
+    """Parked inbound messages with their payloads, oldest first: (id, topic, payload)."""
+    return [(i, t, bytes(p)) for i, t, p in db.execute("SELECT id, topic, payload FROM parked_messages ORDER BY id")]
+
+
+def unpark(db: sqlite_utils.Database, parked_id: int) -> None:
+    """A parked message dealt with (applied, a duplicate, or refused) leaves the list."""
+    with transaction(db) as conn:
+        conn.execute("DELETE FROM parked_messages WHERE id = ?", (parked_id,))
 
 
 def prune(db: sqlite_utils.Database, before: str) -> int:

@@ -58,7 +58,8 @@ def _status(args: argparse.Namespace) -> int:
     print("  refused messages: " + (", ".join(f"{k.replace('_', ' ')} {v}" for k, v in bad.items()) or "none"))
     if st["parked"]:
         print(f"  parked for staff: {len(st['parked'])} message(s) this bookcase could not apply after several tries "
-              "(a fault here, not in the message; the fleet link went on without them):")
+              "(a fault here, not in the message; the fleet link went on without them). Each start of the daemon "
+              "tries them again: fix the fault, then restart it:")
         for row in st["parked"][-10:]:
             print(f"    #{row['id']} {shown(row['topic'])} at {row['parked_at']}: {shown(row['error'])}")
     for p in st["peers"]:

@@ -13,13 +13,13 @@ only takes note and returns: the download runs on its own thread).
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Callable
 
 from kiosk import __version__
+from kiosk import clock as kiosk_clock
 from kiosk.config import Config
 from kiosk.health import Health, HealthReader
 from kiosk.core import events as ev
@@ -48,7 +48,7 @@ class FleetSync:
     """Outbox relay, replication in, state and holdings, for one bookcase. Core loop only."""
 
     def __init__(self, config: Config, store: Store, post: Callable[[object], None],
-                 clock: Callable[[], float] = time.monotonic,
+                 clock: Callable[[], float] = kiosk_clock.monotonic,
                  on_content: Callable[[dict], None] | None = None,
                  content_status: Callable[[], dict] | None = None, health: HealthReader | None = None,
                  doors: Callable[[], tuple[tuple[int, ...], tuple[int, ...]]] | None = None) -> None:
@@ -92,6 +92,7 @@ class FleetSync:
 
     def start(self) -> None:
         self._prune()
+        self._unpark()
         self._will = (self.topics.state(), self._state(False, "connection lost"))
         LOGGER.info("bookcase %s: fleet link to %s (%s), topics under %s, %d event(s) waiting in the outbox",
                     self.id, self.link.broker, "TLS" if self.cfg.tls else "no TLS", self.cfg.topic_root,
@@ -210,6 +211,42 @@ class FleetSync:
         self.counters["parked"] += 1
         LOGGER.error("bookcase %s: parked a message on %s for staff after %d failed tries (%s); see `kiosk sync "
                      "status`", self.id, shown(event.topic), entry.attempts, shown(error))
+
+    def _unpark(self) -> None:
+        """Parked messages are tried again at each start, before the link: the fault of ours that parked them (a
+        database locked or full) may be gone, and a parked loan or return from another bookcase would otherwise
+        never count here. Each one applied, found a duplicate or refused leaves the list; at the first failure of
+        ours again the rest stay parked, for the next start."""
+        try:
+            rows = replica.parked_messages(self.store.db)
+        except Exception:
+            LOGGER.exception("bookcase %s: could not read the parked messages; they stay parked", self.id)
+            return
+        done = 0
+        for parked_id, topic, payload in rows:
+            event = Received(0, topic, payload, 0, 0, False)
+            try:
+                if self._apply(event) != OWN:
+                    self._synced()
+            except Exception as exc:
+                if retry.ours(exc):
+                    LOGGER.error("bookcase %s: a parked message on %s still cannot be applied (%s); %d stay parked "
+                                 "(kiosk sync status)", self.id, shown(topic), shown(f"{type(exc).__name__}: {exc}"),
+                                 len(rows) - done)
+                    break
+                self.inbound.unreadable(topic, exc)
+            try:
+                replica.unpark(self.store.db, parked_id)
+            except Exception as exc:
+                LOGGER.error("bookcase %s: could not take a parked message off the list (%s); it is tried again at "
+                             "the next start (a duplicate then)", self.id, shown(exc))
+                break
+            done += 1
+        if done:
+            self.counters["unparked"] += done
+            self._dirty = True
+            LOGGER.info("bookcase %s: %d parked message(s) tried again and taken off the list; %d still parked",
+                        self.id, done, len(rows) - done)
 
     def _content(self, event: Received) -> str:
         """The library's content announcement: refused and counted like any bad input, else handed over.
@@ -334,4 +371,4 @@ class FleetSync:
 
 def _days_ago(days: float) -> str:
     """A local ISO time ``days`` ago, in the store's format."""
-    return (datetime.now().astimezone() - timedelta(days=days)).isoformat(timespec="milliseconds")
+    return (kiosk_clock.now() - timedelta(days=days)).isoformat(timespec="milliseconds")

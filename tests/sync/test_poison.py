@@ -374,6 +374,47 @@ def test_a_message_that_keeps_failing_for_us_is_parked_once_and_acknowledged(syn
     assert "parked for staff: 1 message(s)" in out and "database or disk is full" in out
 
 
+def _park(fs, clock, monkeypatch, *payloads: bytes) -> None:
+    """Park each payload: the database 'full' for every try of it (a failure of ours)."""
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as m:
+        m.setattr(replica, "apply_once", full)
+        for mid, payload in enumerate(payloads, 1):
+            fs.handle(_received(mid, payload))
+        for _ in range(retry.MAX_ATTEMPTS + 3):
+            clock.now += 1000
+            fs.pump()
+    assert len(replica.parked(fs.store.db)) == len(payloads)
+
+
+def test_parked_messages_are_applied_at_the_next_start_once_the_fault_is_gone(sync, monkeypatch):
+    # Parked and forgotten, a loan from another bookcase would never count against the patron's limit here.
+    fs, store, clock, acks, config_path = sync
+    loans = [loan(item=f"MH2020900{i}") for i in (1, 2)]
+    _park(fs, clock, monkeypatch, *(json.dumps(x).encode() for x in loans))
+    again = FleetSync(load_config(config_path), store, lambda event: None, clock=clock)
+    again.start()
+    again.close()
+    assert sorted(r["event_id"] for r in store.db.query("SELECT event_id FROM remote_loans")) == \
+        sorted(x["id"] for x in loans)
+    assert replica.parked(store.db) == [] and again.counters["unparked"] == 2
+
+
+def test_parked_messages_stay_parked_while_the_fault_lasts(sync, monkeypatch, caplog):
+    fs, store, clock, acks, config_path = sync
+    _park(fs, clock, monkeypatch, json.dumps(loan()).encode())
+    caplog.set_level(logging.ERROR, logger="kiosk.sync")
+    monkeypatch.setattr(replica, "apply_once", lambda *a, **k: (_ for _ in ()).throw(
+        sqlite3.OperationalError("database is locked")))
+    again = FleetSync(load_config(config_path), store, lambda event: None, clock=clock)
+    again.start()
+    again.close()
+    assert len(replica.parked(store.db)) == 1 and again.counters["unparked"] == 0
+    assert any("still cannot be applied" in r.getMessage() for r in caplog.records)
+
+
 def test_a_peers_name_reaches_the_operators_terminal_escaped(sync):
     # Another bookcase names itself in its holdings; `kiosk sync status` prints the name on a staff terminal.
     fs, store, clock, acks, config_path = sync

@@ -47,7 +47,7 @@ def _ack(**changes) -> dict:
 
 
 # Loan events that cannot be applied because of what they are: an unhashable type, lone surrogates (in a value, a
-# key, nested), a bookcase id "..", wrong types, not JSON, not UTF-8, not an object, too large, NaN, a sequence
+# key, nested), a NUL, a bookcase id "..", wrong types, not JSON, not UTF-8, not an object, too large, NaN, a sequence
 # number beyond any journal's column, another sender.
 POISON = [
     raw(loan(), type=b'["loan"]'), raw(loan(), type=b'{"loan": 1}'), raw(loan(), item=SURROGATE),
@@ -55,7 +55,7 @@ POISON = [
     json.dumps(loan(bookcase="..")).encode(), json.dumps(loan(v=[1])).encode(), json.dumps(loan(seq={"a": 1})).encode(),
     b"\xff\xfe", b"[]", b"null", json.dumps(loan(door=True)).encode(), json.dumps(loan(ts=["2026"])).encode(),
     b'{"v":1}' * 2000, raw(loan(), door=b"NaN"), json.dumps(loan(seq=2 ** 70)).encode(),
-    json.dumps(loan(bookcase="MH-Y")).encode(), b'{"v": 1, "type": "loan", ',
+    json.dumps(loan(bookcase="MH-Y")).encode(), b'{"v": 1, "type": "loan", ', raw(loan(), item=b'"MH\\u0000"'),
 ]
 # The same on the other topics a bookcase reads: holdings, a patron's status, its acks, the content announcement.
 POISON_ANYWHERE = [(EVENT, p) for p in POISON] + [
