@@ -19,7 +19,7 @@ xz=1
 while (($#)); do
   case $1 in
     --no-xz) xz=0 ;;
-    --out) out=$2; shift ;;
+    --out) out=$(realpath -m "$2"); shift ;;
     *) echo "usage: $0 [--no-xz] [--out DIR]" >&2; exit 2 ;;
   esac
   shift
@@ -134,6 +134,8 @@ systemctl --root="$root" --quiet enable citybook-kiosk.service citybook-setup.se
 systemctl --root="$root" --quiet mask getty.target systemd-firstboot.service apt-daily.timer \
   apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer e2scrub_reap.service
 rm -f "$root"/etc/ssh/ssh_host_*                       # made on each card by citybook-setup, never shared
+install -d "$root/etc/systemd/system-generators"        # no sshd on AF_UNIX/AF_VSOCK sockets either
+ln -sfn /dev/null "$root/etc/systemd/system-generators/systemd-ssh-generator"
 : > "$root/etc/machine-id"                             # empty: a new machine id each boot (read-only root)
 ln -sfn /etc/machine-id "$root/var/lib/dbus/machine-id"
 ln -sfn /var/lib/citybook/secrets "$root/etc/citybook" # the config names secrets as /etc/citybook/<file>
@@ -222,7 +224,7 @@ bmaptool -q create -o "$out/$name.bmap" "$img"
 
 if (( xz )); then
   say "compressing (xz)"
-  xz -T0 -6 -k -f "$img"
+  xz -T0 -3 -k -f "$img"          # -3: a third of -6's time for a few per cent more
 fi
 unmount_below "$work"
 rm -rf "$work"

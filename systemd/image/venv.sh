@@ -20,12 +20,14 @@ cat /etc/resolv.conf > "$target/etc/resolv.conf"
 
 say "/opt/citybook/venv: $(grep -c . "$requirements") pinned packages (pip under emulation; pyscard compiles)"
 install -m 0644 "$requirements" "$target/tmp/requirements.txt"
+# The host's CA bundle for the downloads: it holds whatever CA this network's TLS is signed by.
+install -m 0644 "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$target/tmp/host-ca.crt"
 in_tree python3 -m venv --system-site-packages /opt/citybook/venv
 in_tree /opt/citybook/venv/bin/pip install -q --no-cache-dir --disable-pip-version-check --no-warn-script-location \
-  -r /tmp/requirements.txt
+  --cert /tmp/host-ca.crt -r /tmp/requirements.txt
 in_tree /opt/citybook/venv/bin/python -c 'import pygame, smartcard.scard, av, cryptography, serial, paho.mqtt' \
   >/dev/null
-rm -f "$target/tmp/requirements.txt"
+rm -f "$target/tmp/requirements.txt" "$target/tmp/host-ca.crt"
 
 say "purging the build tools: $(paste -sd' ' "$target/var/lib/citybook-image/build-only-packages")"
 in_tree dpkg --purge $(cat "$target/var/lib/citybook-image/build-only-packages") >/dev/null
