@@ -13,12 +13,13 @@ pauses for ``REFUSED_RETRY_S`` and then resends everything unsent, in order.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Callable
 
 import sqlite_utils
 
+from kiosk import clock as kiosk_clock
 from kiosk.store import replica
+from kiosk.sync import retry
 from kiosk.sync.schema import MessageError, check_outgoing, decode
 
 LOGGER = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class Relay:
 
     def __init__(self, db: sqlite_utils.Database, topic: str, window: int,
                  publish: Callable[[int, str, bytes], int | None], name: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = kiosk_clock.monotonic) -> None:
         self.db = db
         self.topic = topic
         self.window = window
@@ -52,6 +53,7 @@ class Relay:
         self.held: set[int] = set()            # rows that fail their schema: kept, never published
         self.warned_types: set[str] = set()
         self._changes: tuple | None = None     # _version() when the backlog was last read to its end
+        self.flush_failing = False
 
     def up(self, gen: int) -> None:
         self.flush()
@@ -118,11 +120,29 @@ class Relay:
         if self.acked and self.clock() - self.acked_since >= FLUSH_INTERVAL_S:
             self.flush()
 
-    def flush(self) -> None:
-        """Mark every acknowledged row sent, in one transaction."""
-        if self.acked:
-            seqs, self.acked = self.acked, []
+    def flush(self) -> bool:
+        """Mark every acknowledged row sent, in one transaction. A failure of ours (the database locked by another
+        process, or full) keeps them to mark on a later try, FLUSH_INTERVAL_S on, with one log line while it
+        lasts: the link's comings and goings must not wait for the database. False if they could not be marked."""
+        if not self.acked:
+            return True
+        seqs, self.acked = self.acked, []
+        try:
             replica.mark_sent(self.db, seqs, replica.now_iso())
+        except Exception as exc:
+            self.acked = seqs + self.acked
+            if not retry.ours(exc):
+                raise
+            self.acked_since = self.clock()
+            if not self.flush_failing:
+                LOGGER.error("bookcase %s: could not mark %d published event(s) sent (%s); trying again", self.name,
+                             len(seqs), exc)
+            self.flush_failing = True
+            return False
+        if self.flush_failing:
+            self.flush_failing = False
+            LOGGER.info("bookcase %s: published events marked sent again", self.name)
+        return True
 
     def _checked(self, seq: int, type_: str, payload: str) -> bytes | None:
         """The row's payload as bytes, if it matches the v1 schema (docs/design.md §6) and was recorded by this

@@ -87,6 +87,7 @@ class FleetSync:
         self.health = health or HealthReader(config.data_dir)
         self._health: Health | None = None
         self._health_at = float("-inf")
+        self._failing: set[str] = set()   # own writes failing for a fault of ours (logged once while it lasts)
 
     # --- lifecycle (core loop) --------------------------------------------------------------------
 
@@ -292,9 +293,25 @@ class FleetSync:
             if now - self._state_at >= STATE_MIN_INTERVAL_S:
                 self._publish_state(now)
         if self._dirty and now - self._saved_at >= SAVE_INTERVAL_S:
-            self._save()
+            self._saved_at = now                 # failed, the next try is SAVE_INTERVAL_S on (_dirty stays)
+            self._ours("the sync counters", self._save)
         if now - self._pruned_at >= PRUNE_INTERVAL_S:
-            self._prune()
+            self._ours("the pruning of old fleet records", self._prune)
+
+    def _ours(self, what: str, write: Callable[[], None]) -> None:
+        """One of the sync's own writes from ``pump``: a failure of ours (the database locked by another process, or
+        full) is logged once while it lasts and the write tried again later (``_save`` keeps ``_dirty``), instead
+        of a traceback on every event of the core loop."""
+        try:
+            write()
+        except Exception as exc:
+            if not retry.ours(exc):
+                raise
+            if what not in self._failing:
+                self._failing.add(what)
+                LOGGER.error("bookcase %s: could not write %s (%s); trying again", self.id, what, shown(exc))
+            return
+        self._failing.discard(what)
 
     def _prune(self) -> None:
         self._pruned_at = self.clock()

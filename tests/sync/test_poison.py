@@ -415,6 +415,35 @@ def test_parked_messages_stay_parked_while_the_fault_lasts(sync, monkeypatch, ca
     assert any("still cannot be applied" in r.getMessage() for r in caplog.records)
 
 
+def test_a_locked_database_keeps_a_valid_message_with_the_broker_until_the_lock_goes(sync, caplog):
+    # Another process holds the write lock (as `kiosk patrons load` does while it writes): neither applying nor
+    # parking can write, so the loan stays unacknowledged (the broker keeps it) and is applied once the lock goes;
+    # poison meanwhile is refused and acknowledged, as it writes nothing.
+    fs, store, clock, acks, config_path = sync
+    caplog.set_level(logging.ERROR, logger="kiosk.sync")
+    store.db.conn.execute("PRAGMA busy_timeout = 50")             # not the daemon's 10 s per try, in a test
+    other = sqlite3.connect(store.db.conn.execute("PRAGMA database_list").fetchone()[2], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        good = loan(id=str(uuid.uuid4()))
+        fs.handle(_received(1, json.dumps(good).encode()))
+        fs.handle(_received(2, _raw_loan(item=SURROGATE)))
+        for _ in range(retry.MAX_ATTEMPTS + 2):
+            clock.now += 1000
+            fs.pump()
+        assert acks == [2] and len(fs.retries) == 1 and fs.counters["apply_failed"] == 1 + retry.MAX_ATTEMPTS + 2
+        assert sum("cannot be parked either" in r.getMessage() for r in caplog.records) == 1
+        # The counters could not be saved either: one line while it lasts, not a traceback on every event.
+        assert sum("could not write the sync counters" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    clock.now += 1000
+    fs.pump()
+    assert acks == [2, 1] and len(fs.retries) == 0 and replica.parked(store.db) == []
+    assert [r["event_id"] for r in store.db.query("SELECT event_id FROM remote_loans")] == [good["id"]]
+
+
 def test_a_peers_name_reaches_the_operators_terminal_escaped(sync):
     # Another bookcase names itself in its holdings; `kiosk sync status` prints the name on a staff terminal.
     fs, store, clock, acks, config_path = sync

@@ -152,3 +152,35 @@ def test_a_row_recorded_under_another_bookcase_id_is_held(parts, caplog):
     relay.pump()
     assert caplog.text.count("was recorded by bookcase 'MH-OLD'") == 1      # said once, not on every pass
     assert 3 in [seq for seq, _, _ in replica.unsent(store.db, 0, 100)]
+
+
+def test_a_locked_database_keeps_the_acknowledged_rows_to_mark_and_the_link_moves_on(parts, caplog):
+    # Another process holds the write lock: the rows the broker acknowledged are kept and marked once it goes;
+    # meanwhile a new connection is taken up at once (before, the flush raised out of up() and the relay stayed
+    # on no connection, sending nothing until the next reconnect).
+    import logging
+    import sqlite3
+    store, link, relay, now = parts
+    caplog.set_level(logging.ERROR, logger="kiosk.sync")
+    relay.up(1)
+    relay.pump()
+    for mid, _ in link.sent[:3]:
+        relay.published(1, mid, 0, "Success")
+    store.db.conn.execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(store.db.conn.execute("PRAGMA database_list").fetchone()[2], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        now[0] += FLUSH_INTERVAL_S
+        relay.flush_due()
+        relay.down()
+        relay.up(2)
+        assert relay.gen == 2 and relay.acked == [1, 2, 3]
+        assert sum("could not mark" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    relay.pump()
+    assert seqs(link)[-4:] == [1, 2, 3, 4]       # the new connection resends what was not marked (deduped)
+    now[0] += FLUSH_INTERVAL_S
+    relay.flush_due()
+    assert relay.acked == [] and store.outbox_depth() == 17
