@@ -151,8 +151,9 @@ class JournalCore:
             if ev is None:
                 tx.execute("INSERT INTO refused (received_at, topic, bookcase, reason, detail, excerpt, received_by) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           (at, msg.topic[:300], msg.bookcase, msg.reason or "invalid", msg.detail[:500],
-                            msg.payload[:300].decode("utf-8", "replace"), gateway))
+                           (at, _storable(msg.topic[:300]), _storable(msg.bookcase), msg.reason or "invalid",
+                            _storable(msg.detail[:500]), _storable(msg.payload[:300].decode("utf-8", "replace")),
+                            gateway))
                 out[i] = Recorded("refused")
             else:
                 rows.setdefault(ev["bookcase"], []).append((i, ev, msg))
@@ -181,7 +182,7 @@ class JournalCore:
             ts_utc = utc(ev["ts"])
         except (ValueError, OverflowError, TypeError):
             ts_utc = "0000"
-        payload = msg.payload.decode("utf-8", "replace") if refused else json.dumps(ev, ensure_ascii=False)
+        payload = _storable(msg.payload.decode("utf-8", "replace")) if refused else json.dumps(ev, ensure_ascii=False)
         review = "open" if not refused and (ev["type"] in NEEDS_A_PERSON or (
             ev["type"] == "alarm" and ev.get("alarm") in ALARMS_FOR_REVIEW)) else None
         cur = tx.execute(
@@ -190,7 +191,7 @@ class JournalCore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (ev["id"], ev["bookcase"], ev["seq"], str(ev.get("ts", ""))[:40], ts_utc, str(ev.get("type", "?"))[:40],
              _text(ev.get("item")), _text(ev.get("patron")), payload[:100_000], state,
-             (msg.reason + (f": {msg.detail}" if msg.detail else ""))[:500] if refused else None,
+             _storable((msg.reason + (f": {msg.detail}" if msg.detail else ""))[:500]) if refused else None,
              at, now, gateway, None if txn else at, None if txn else now, review))
         if cur.rowcount == 0:
             tx.execute("UPDATE events SET duplicates = duplicates + 1 WHERE id = ?", (ev["id"],))
@@ -373,6 +374,11 @@ class JournalCore:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row)) for row in cur.fetchall()]
         return self._read(run)
+
+
+def _storable(text: str | None) -> str | None:
+    """Text from a message that was refused, as both journals can store it: PostgreSQL's text holds no NUL."""
+    return None if text is None else text.replace("\x00", "\\x00")
 
 
 def _text(value: object) -> str | None:

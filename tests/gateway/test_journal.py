@@ -128,3 +128,18 @@ def test_open_bookcase_loans_count_only_loans_not_ended_later(journal):
         journal.finish(ev, "w", Outcome("applied"), "gw")
     from tests.gateway.support import key
     assert journal.open_bookcase_loans(key(ADULT)) == 1
+
+
+def test_a_refused_message_holding_a_nul_byte_is_kept_and_the_stream_goes_on(journal):
+    # PostgreSQL text cannot hold a NUL: stored raw, the batch failed on every try and the gateway stalled.
+    from gateway.journal import Incoming
+    a = Bookcase("MH-A")
+    garbage = Incoming("citybook/v1/minhang/bookcase/MH-A/event", "MH-A", b"\x00 hello \x00", reason="not_json",
+                       detail="not JSON text")
+    bad_event = a.event("alarm", alarm="door_held_open", door=2)
+    with_envelope = Incoming("citybook/v1/minhang/bookcase/MH-A/event", "MH-A", b'{"junk": "\x00"}',
+                             reason="invalid", detail="door: \x00", envelope=bad_event)
+    good = a.loan("MH20200001", ADULT)
+    out = journal.record([garbage, with_envelope], "gw-test", 60.0) + record(journal, good)
+    assert [r.status for r in out] == ["refused", "refused", "new"]
+    assert "\\x00" in journal.event(bad_event["id"])["payload"]
