@@ -9,12 +9,12 @@ device, the network or the screen, and never blocks on any of them.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, Iterable
 
+from kiosk import clock as kiosk_clock
 from kiosk.core import ecard
 from kiosk.core import events as ev
 from kiosk.core.doors import (CLOSED, LINK_FAULT, NOT_YET_OPEN, OPEN, S_OPEN, S_SCANNING, S_UNLOCKING, Door,
@@ -50,8 +50,8 @@ class Flow(DoorTracking):
                  door_open_alarm_s: float = 90.0, receipt_s: float = 8.0, rescan_interval_s: float = 10.0,
                  default_door: int | None = None, online: bool = True, ecard_key: str | None = None,
                  ecard_skew_s: int = ecard.CLOCK_SKEW_S, pin_timeout_s: float = 30.0, pin_tries: int = 3,
-                 restock_summary_s: float = 30.0, clock: Callable[[], float] = time.monotonic,
-                 wallclock: Callable[[], datetime] = lambda: datetime.now().astimezone()) -> None:
+                 restock_summary_s: float = 30.0, clock: Callable[[], float] = kiosk_clock.monotonic,
+                 wallclock: Callable[[], datetime] = kiosk_clock.now) -> None:
         self.bookcase_id = bookcase_id
         self.ledger = ledger
         self.policy = policy

@@ -6,12 +6,12 @@ import json
 import logging
 import sqlite3
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Iterable
 
 import sqlite_utils
 
+from kiosk import clock
 from kiosk.core.records import SessionRecord, Settlement
 from kiosk.core.inventory import Holding
 from kiosk.core.policy import Patron
@@ -24,7 +24,7 @@ EVENT_VERSION = 1
 
 
 def _now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+    return clock.now_iso()          # the simulated time while a fleet simulator runs (kiosk.clock)
 
 
 class Store:
