@@ -25,7 +25,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.config import GatewayConfig
 from gateway.journal import Incoming, Journal, Recorded
-from kiosk.sync import schema
+from kiosk.logtext import shown
+from kiosk.sync import retry, schema
 from kiosk.sync.events import LinkDown, LinkUp, Published, Received, SyncEvent
 from kiosk.sync.link import Link
 from kiosk.sync.schema import MessageError
@@ -192,17 +193,10 @@ class Consumer:
             self._write(batch)
 
     def _write(self, batch: list[Received]) -> None:
-        checked = [self.check(m.topic, m.payload) for m in batch]
-        while True:
-            try:
-                recorded = self.journal.record(checked, self.cfg.id, self.cfg.order.hold_s)
-                break
-            except Exception as exc:
-                # Not acknowledged: retried here, and the broker keeps them for our session meanwhile.
-                LOGGER.error("gateway %s: cannot write %d event(s) to the journal (%s); trying again in %.0f s",
-                             self.cfg.id, len(batch), exc, RETRY_S)
-                if self._stop.wait(RETRY_S):
-                    return
+        checked = [self._check(m.topic, m.payload) for m in batch]
+        recorded = self._record(checked)
+        if recorded is None:
+            return                               # stopping: not acknowledged, the broker keeps them for us
         for msg in batch:
             self.link.ack(msg.gen, msg.mid, msg.qos)
         self.stats.received += len(batch)
@@ -212,8 +206,8 @@ class Consumer:
             elif rec.status == "refused":
                 self.stats.refused += 1
                 LOGGER.warning("gateway %s: refused a message on %s: %s%s — journaled, not applied", self.cfg.id,
-                               inc.topic[:200], schema.REASONS.get(inc.reason or "", inc.reason),
-                               f" ({inc.detail})" if inc.detail else "")
+                               shown(inc.topic), schema.REASONS.get(inc.reason or "", inc.reason),
+                               f" ({shown(inc.detail)})" if inc.detail else "")
             else:
                 self.stats.new += 1
         try:
@@ -221,6 +215,47 @@ class Consumer:
         except Exception:
             LOGGER.exception("gateway %s: error after journaling a batch; the events are safe in the journal",
                              self.cfg.id)
+
+    def _record(self, checked: list[Incoming]) -> list[Recorded] | None:
+        """Journal a batch, the bookcase's rule (docs/design.md §6): a failure of the journal (ours: it is down or
+        locked) is tried again until it passes, the messages unacknowledged meanwhile; a failure caused by what a
+        message is gets the batch journaled one by one, and a message that still cannot be stored is journaled
+        as refused ("unreadable") — never a batch retried forever behind one bad message."""
+        while True:
+            try:
+                return self.journal.record(checked, self.cfg.id, self.cfg.order.hold_s)
+            except Exception as exc:
+                if not self._ours(exc):
+                    return [self._record_one(inc) for inc in checked]
+                LOGGER.error("gateway %s: cannot write %d event(s) to the journal (%s); trying again in %.0f s",
+                             self.cfg.id, len(checked), shown(exc), RETRY_S)
+                if self._stop.wait(RETRY_S):
+                    return None
+
+    def _record_one(self, inc: Incoming) -> Recorded:
+        try:
+            return self.journal.record([inc], self.cfg.id, self.cfg.order.hold_s)[0]
+        except Exception as exc:
+            if self._ours(exc):
+                raise
+            LOGGER.error("gateway %s: a message on %s cannot be journaled as it is (%s); journaled as refused",
+                         self.cfg.id, shown(inc.topic), shown(exc))
+            bare = Incoming(inc.topic, inc.bookcase, b"", reason="unreadable", detail=f"{type(exc).__name__}")
+            return self.journal.record([bare], self.cfg.id, self.cfg.order.hold_s)[0]
+
+    def _ours(self, exc: BaseException) -> bool:
+        """The journal's own failure (down, locked, out of space): as kiosk.sync.retry.ours, with the backend's."""
+        return isinstance(exc, self.journal.backend.transient) or retry.ours(exc)
+
+    def _check(self, topic: str, payload: bytes) -> Incoming:
+        """check(), and whatever it raises is the message's fault: refused, never the writer thread's end."""
+        try:
+            return self.check(topic, payload)
+        except Exception as exc:
+            LOGGER.exception("gateway %s: checking a message on %s failed; it is refused", self.cfg.id,
+                             shown(topic))
+            return Incoming(topic, self._bookcase(topic), payload, reason="unreadable",
+                            detail=f"{type(exc).__name__}")
 
     def check(self, topic: str, payload: bytes) -> Incoming:
         """One inbound message -> an Incoming: the checked event, or why it is refused (and its envelope)."""
