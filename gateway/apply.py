@@ -130,7 +130,7 @@ class Applier:
             LOGGER.error("%s: another gateway took this event over while it was ours; nothing more sent",
                          _what(run.ev))
             return True
-        if not self.journal.finish(run.ev, owner, outcome, self.gateway, calls=run.calls):
+        if not self.journal.finish(run.ev, owner, outcome, self.gateway, calls=run.calls, touched=run.touched):
             LOGGER.error("%s: applied, but another gateway had taken it over meanwhile (lease %.0f s too short?)",
                          _what(run.ev), self.order.lease_s)
             return True

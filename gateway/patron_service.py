@@ -6,6 +6,11 @@ after it, so a session's several books make one request), and walks every patron
 [patrons] refresh_interval_s, at most max_refresh_per_s and only while no loan or return waits (transactions
 first). ``loans_elsewhere`` for a key = the ILS's charged items minus the loans made at bookcases under that
 key which the journal knows open (the bookcases count those themselves).
+
+The journal marks the patrons a loan or return touched in the same transaction as its outcome (ASK_SOON: asked
+longest ago of all), and asking the ILS clears the mark; the plan in memory only times the question. A question
+lost (the gateway killed between an outcome and its question, the ILS down when it was due) leaves the mark, and
+the sweep asks those patrons before any other once the loans and returns are done.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -31,6 +31,9 @@ GAP, WAIT_LOAN, ILS_DOWN, RETRY = "gap", "loan", "ils", "retry"   # why an event
 NEEDS_A_PERSON = frozenset({"uncertain_tag", "item_missing", "foreign_object"})
 ALARMS_FOR_REVIEW = frozenset({"over_limit", "taken_without_card"})
 SUPERSEDED = "superseded"
+# A patron's checked_epoch when a loan or return touched them and the ILS has not been asked since: before every
+# real time and before a never-asked import (NULL), so the sweep asks these first.
+ASK_SOON = -1.0
 WALK_LIMIT = 5000
 Calls = Sequence[tuple[str, "bool | None", "str | None", "str | None"]]   # (command, ok, screen message, error)
 
@@ -311,9 +314,12 @@ class JournalCore:
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (ev.id, at, owner, command, ev.item,
                                                            None if ok is None else int(ok), _cut(screen), _cut(detail)))
 
-    def finish(self, ev: Claimed, owner: str, outcome: Outcome, gateway: str, calls: Calls = ()) -> bool:
+    def finish(self, ev: Claimed, owner: str, outcome: Outcome, gateway: str, calls: Calls = (),
+               touched: Iterable[str] = ()) -> bool:
         """Record the outcome and the SIP2 exchanges; the ack is due. False if the event was no longer ours (its
-        lease had run out and another gateway took it over)."""
+        lease had run out and another gateway took it over). ``touched``: patron keys whose ILS status the event
+        may have changed, marked to be asked about (ASK_SOON) in the same transaction, so a gateway killed before
+        it asked, or an ILS gone before it answered, still leaves them first in line."""
         def run(tx: Tx) -> bool:
             now, at = time.time(), now_iso()
             review_row = tx.execute("SELECT review FROM events WHERE id = ?", (ev.id,)).fetchone()
@@ -337,6 +343,8 @@ class JournalCore:
             if outcome.state == "rejected":
                 tx.execute("INSERT INTO reviews (event_id, at, action, who, note) VALUES (?, ?, 'rejected', ?, ?)",
                            (ev.id, at, gateway, _cut(outcome.screen_message or outcome.reason)))
+            for key in sorted(set(touched)):
+                tx.execute("UPDATE patrons SET checked_epoch = ? WHERE key = ?", (ASK_SOON, key))
             # A return held for this item's loan looks again now.
             tx.execute("UPDATE events SET hold_until = ? WHERE item = ? AND state = 'held' AND hold_reason = ?",
                        (now, ev.item, WAIT_LOAN))

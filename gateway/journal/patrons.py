@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from gateway.journal.backends import Tx
-from gateway.journal.core import JournalCore, now_iso
+from gateway.journal.core import ASK_SOON, JournalCore, now_iso
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,19 @@ class PatronJournal(JournalCore):
         return self._write(run)
 
     def due_refresh(self, older_than_s: float, limit: int) -> list[str]:
-        """ILS patron ids not asked about for ``older_than_s``, the longest-unasked first."""
+        """ILS patron ids not asked about for ``older_than_s``, the longest-unasked first (those a loan or return
+        touched and nobody asked about since before all)."""
         cutoff = time.time() - older_than_s
         return [r[0] for r in self._read(lambda tx: tx.execute(
             "SELECT ils_id FROM patrons WHERE removed = 0 AND (checked_epoch IS NULL OR checked_epoch < ?) "
             "GROUP BY ils_id ORDER BY MIN(COALESCE(checked_epoch, 0)) LIMIT ?", (cutoff, limit)).fetchall())]
+
+    def touched_unasked(self, limit: int) -> list[str]:
+        """ILS patron ids a finished loan or return touched whose status the ILS has not been asked for since
+        (a gateway killed before it asked, an ILS that went away before it answered)."""
+        return [r[0] for r in self._read(lambda tx: tx.execute(
+            "SELECT DISTINCT ils_id FROM patrons WHERE removed = 0 AND checked_epoch = ? ORDER BY ils_id LIMIT ?",
+            (ASK_SOON, limit)).fetchall())]
 
     def claim_dirty(self, owner: str, limit: int, lease_s: float = 30.0) -> list[PatronRow]:
         """Patron rows to publish, ours for ``lease_s`` (another gateway skips them meanwhile)."""

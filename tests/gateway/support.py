@@ -73,8 +73,11 @@ def add_patrons(journal: Journal, cards: dict[str, str] | list[str], status: str
 
 
 def write_gateway_config(folder: Path, *, mqtt_port: int = 1883, ils_port: int = 6001, journal: str | None = None,
-                         gateway_id: str = "gw-1", extra: str = "", ils_extra: str = "") -> Path:
-    """A gateway.toml with its secret files beside it. ``journal``: a postgresql:// url, else an SQLite file."""
+                         gateway_id: str = "gw-1", extra: str = "", ils_extra: str = "",
+                         hold_s: float = 3) -> Path:
+    """A gateway.toml with its secret files beside it. ``journal``: a postgresql:// url, else an SQLite file.
+    ``hold_s``: how long a return waits for its loan; a test whose bookcases publish one after another (a return
+    may reach the broker long before its loan on a loaded machine) needs it longer than its slowest publisher."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sip2-password").write_text("sip2-test-password\n")
     (folder / "patron-secret").write_text(SECRET + "\n")
@@ -107,7 +110,7 @@ secret_file = "patron-secret"
 snapshot = "patrons.jsonl"
 refresh_delay_s = 0.2
 [order]
-hold_s = 3
+hold_s = {hold_s}
 lease_s = 20
 [acks]
 delay_ms = 20

@@ -10,11 +10,14 @@ import threading
 
 import pytest
 
+from gateway.journal import Outcome
 from gateway.patrons import import_export
 from gateway.service import Gateway
+from gateway.sip2 import Sip2Unavailable
 from kiosk.sync import schema
-from tests.gateway.fakes import FakeIls, FakePool
+from tests.gateway.fakes import FakeClient, FakeIls, FakePool
 from tests.gateway.support import ROOT, Bookcase, Publisher, key, load, write_gateway_config
+from tests.gateway.support import record as record_journal
 from tests.scenarios.harness import wait_for
 from tests.sync.fleet import Watcher
 
@@ -150,3 +153,65 @@ def test_an_event_is_not_acknowledged_until_the_journal_has_it(tmp_path, broker)
         pub.close()
         stop2.set()
         thread2.join(60)
+
+
+def _statuses(watcher: Watcher, patron: str) -> list[dict]:
+    return [m for m in watcher.on("") if m.get("type") == "patron_status" and m["patron"] == patron]
+
+
+@pytest.mark.parametrize("fault", ["gateway killed before it asked", "ILS down when the question was due"])
+def test_a_patron_a_loan_touched_is_asked_about_even_when_the_first_question_was_lost(tmp_path, broker, fault,
+                                                                                      monkeypatch):
+    """The patron's loans elsewhere change with a desk loan the ILS knows: the loan at the bookcase touched them,
+    and the question to the ILS after it is lost — the gateway was killed right after the outcome, or the ILS
+    was down when the question was due. The journal keeps them marked; the (next) gateway asks and publishes.
+    Every patron was asked just before, so no sweep of never-asked patrons covers for the lost question."""
+    cfg = load(write_gateway_config(tmp_path / "gw", mqtt_port=broker.port))
+    ils = FakeIls(items={"MH20200001": None, "MHC0000001": ADULT})          # a desk loan, made at the library
+    export = tmp_path / "patrons.csv"
+    export.write_text(f"card,class,status\n{ADULT},adult,active\n")
+    watcher = Watcher(broker.port, (ROOT + "central/patron/#",))
+    watcher.wait_connected()
+    first = Gateway(cfg, pool=FakePool(ils))
+    import_export(first.journal, export, cfg.patrons.secret, snapshot=None)
+    first.journal.update_patron(key(ADULT), "active", 1)                   # asked just now: one desk loan
+    loan = Bookcase("MH-A").loan("MH20200001", ADULT)
+    asked = threading.Event()
+    if fault == "gateway killed before it asked":
+        record_journal(first.journal, loan)                                 # journaled, applied, then killed
+        claimed = first.journal.claim("gw-1#dead/0", 60)
+        ils.items["MH20200001"] = ADULT
+        assert first.journal.finish(claimed, "gw-1#dead/0", Outcome("applied", due="2026-12-29"), "gw-1",
+                                    touched={key(ADULT)})
+        first.journal.close()
+        gateway = Gateway(cfg, pool=FakePool(ils))
+    else:
+        gateway = first
+        answer = FakeClient.patron_information
+
+        def down_once(self, patron_id):
+            if not asked.is_set():
+                asked.set()
+                raise Sip2Unavailable("cannot connect to the ILS: connection refused")
+            return answer(self, patron_id)
+        monkeypatch.setattr(FakeClient, "patron_information", down_once)
+    ils.items["MHC0000001"] = None                                          # the desk loan came back meanwhile
+    stop = threading.Event()
+    thread = threading.Thread(target=gateway.run, args=(stop,), name="gateway-under-test")
+    thread.start()
+    pub = Publisher(broker.port)
+    try:
+        if fault == "ILS down when the question was due":
+            wait_for(lambda: gateway.consumer.online, 10, "the gateway to connect")
+            pub.send(loan)
+            assert asked.wait(20), "the gateway never asked about the patron after the loan"
+        wait_for(lambda: any(m["loans_elsewhere"] == 0 for m in _statuses(watcher, key(ADULT))), 30,
+                 "the patron's status after the lost question")
+        assert gateway.journal.touched_unasked(10) == []
+        assert gateway.journal.patron(key(ADULT)).loans_elsewhere == 0
+        assert ils.items["MH20200001"] == ADULT
+    finally:
+        stop.set()
+        thread.join(60)
+        pub.close()
+        watcher.close()

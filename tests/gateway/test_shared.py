@@ -24,7 +24,8 @@ def test_two_gateways_split_the_stream_and_apply_each_event_once_in_item_order(t
     watcher = Watcher(broker.port, (ROOT + "central/ack/#",))
     watcher.wait_connected()
     for n in (1, 2):
-        cfg = load(write_gateway_config(tmp_path / f"gw{n}", mqtt_port=broker.port, journal=url, gateway_id=f"gw-{n}"))
+        cfg = load(write_gateway_config(tmp_path / f"gw{n}", mqtt_port=broker.port, journal=url, gateway_id=f"gw-{n}",
+                                         hold_s=120))
         g = Gateway(cfg, pool=FakePool(ils))
         if n == 1:
             import_export(g.journal, export, cfg.patrons.secret, snapshot=None)

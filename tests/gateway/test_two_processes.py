@@ -58,7 +58,7 @@ def test_one_gateway_killed_mid_stream_loses_and_doubles_nothing(tmp_path, broke
         paths = []
         for n in (1, 2):
             path = write_gateway_config(tmp_path / f"gw{n}", mqtt_port=broker.port, ils_port=ils.port, journal=url,
-                                        gateway_id=f"gw-{n}", ils_extra="pool_size = 3")
+                                        gateway_id=f"gw-{n}", ils_extra="pool_size = 3", hold_s=120)
             path.write_text(path.read_text().replace("lease_s = 20", "lease_s = 5"))
             paths.append(path)
         export = tmp_path / "patrons.csv"
