@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what is missing first (scripts/bootstrap.sh).
-.PHONY: demo test bench bootstrap clean screenshots image
+.PHONY: demo test bench bench-fleet bootstrap clean screenshots image
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -20,6 +20,9 @@ bench: bootstrap
 	.venv/bin/python bench/content.py
 	.venv/bin/python bench/find.py
 	.venv/bin/python bench/console.py
+
+bench-fleet: bootstrap
+	.venv/bin/python bench/fleet.py
 
 # Every screen with sample data, both languages, portrait; a few in landscape too (docs/screenshots/).
 SCREEN_STATES = attract identifying choosing refused door_open scanning receipt out_of_service staff_pin \

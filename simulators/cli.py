@@ -63,7 +63,7 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk-sim", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{world,ctl,ils,ils-ctl}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{world,ctl,ils,ils-ctl,fleet-load}")
 
     world = sub.add_parser("world", help="bring up the simulated bookcase and run until stopped",
                            description="Bring up the simulated bookcase described by a kiosk config file.",
@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("device", choices=DEVICES, help="which device")
     from simulators.ils import cli as ils_cli
     ils_cli.register(sub)
+    from simulators.scale import cli as scale_cli
+    fleet = sub.add_parser("fleet-load", help="a fleet of bookcases, the gateway and the ILS on a simulated clock",
+                           description=scale_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    scale_cli.add_arguments(fleet)
     return parser
 
 
@@ -164,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("ils", "ils-ctl"):
             from simulators.ils import cli as ils_cli
             return ils_cli.main(args)
+        if args.command == "fleet-load":
+            from simulators.scale import cli as scale_cli
+            return scale_cli.main(args)
         return run_ctl(args)
     except SimError as exc:
         print(f"kiosk-sim: error: {exc}", file=sys.stderr)
