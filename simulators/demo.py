@@ -41,7 +41,7 @@ from simulators.bookcase import SimulatedBookcase
 from simulators.children import PidFile, Supervisor, tied_to_process
 from simulators.pcscd import Pcscd, PcscUnavailable
 from simulators.demo_content import DemoContent
-from simulators.demo_gateway import DemoLibrary
+from simulators.demo_gateway import CONSOLE_USER, DemoLibrary
 from simulators.fleet.bookcases import carry, toml_value
 from simulators.fleet.broker import BrokerError, find_mosquitto
 from simulators.fleet.demo import Member
@@ -186,6 +186,8 @@ class Demo:
                  f"kiosk-sim ctl {self.library.ils_dir} status) and the gateway that applies every loan and return "
                  f"to it ({self.library.run_config.name}, journal in {self.library.var_dir / 'gateway'})")
         self.wait(lambda: self.library.online, "the gateway to reach the broker")
+        self.say(f"The operators' console: {self.library.console_url}  (login: {CONSOLE_USER}, password: "
+                 f"{self.library.console_password})")
 
     def start(self) -> None:
         self.prepare()
@@ -310,6 +312,13 @@ class Demo:
                      f"returned {back['date'][:16].replace('T', ' ')}")
         self.say(f"`kiosk-sim ctl {lib.ils_dir} transactions` lists all {len(lib.ils.library.applied)} transactions "
                  "the ILS applied, each once")
+        try:
+            listed = lib.console_bookcases()
+        except OSError as exc:
+            self.say(f"The operators' console did not answer at {lib.console_url}: {exc}")
+        else:
+            self.say(f"The operators' console at {lib.console_url} lists the fleet: {', '.join(listed) or 'nothing'} "
+                     f"(log in as {CONSOLE_USER}, password {lib.console_password})")
 
     def find_elsewhere(self) -> None:
         item = sorted(self.peer.door(1)["items"])[0]
@@ -341,7 +350,9 @@ Press Ctrl-C to stop.""", flush=True)
         return (f"\nThe fleet: .venv/bin/kiosk sync status --config {self.config_path}\n"
                 f"  .venv/bin/kiosk ledger --config {self.peer.config_path}      ({PEER_ID})\n"
                 + (f"  .venv/bin/kiosk-sim ctl {self.library.ils_dir} status      (the library's ILS; faults: down, "
-                   f"drop, slow 800, refuse --n 1)\n" if self.library else "") +
+                   f"drop, slow 800, refuse --n 1)\n"
+                   f"  {self.library.console_url}      (the operators' console; login {CONSOLE_USER}, password "
+                   f"{self.library.console_password})\n" if self.library else "") +
                 f"  {self.stage.subscribe_hint()}")
 
     def stop(self) -> None:

@@ -4,7 +4,9 @@ The gateway runs config/gateway-demo.toml as a run copy (.gateway-demo.run.toml 
 broker and ILS ports are this run's: it logs in to the demo broker as the ACL's ``gateway`` user, talks SIP2 to the simulated
 ILS (its control socket at var/demo/ils: `kiosk-sim ctl var/demo/ils status`), keeps a fresh journal under
 var/demo/gateway, and imports the demo's patrons (card -> ILS patron id, the bookcases' secret) before it
-starts. Its secrets are files under var/demo/secrets, made for the run.
+starts. Its secrets are files under var/demo/secrets, made for the run. The operators' console runs beside it
+on a free port of 127.0.0.1 (plain HTTP on this machine: cookies without Secure), with one account made for the
+run, ``demo`` (operator), whose password is printed with the console's address.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from gateway.config import load_gateway_config
@@ -31,6 +35,7 @@ LOGGER = logging.getLogger(__name__)
 TEMPLATE = Path(__file__).resolve().parents[1] / "config" / "gateway-demo.toml"
 
 ILS_LATENCY_MS = 5            # a real ILS's database takes a few ms an answer
+CONSOLE_USER = "demo"
 
 
 class DemoLibrary:
@@ -47,6 +52,8 @@ class DemoLibrary:
         self.secret = secret
         self.ils: IlsSimulator | None = None
         self.gateway: Gateway | None = None
+        self.console = None
+        self.console_password = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -73,9 +80,37 @@ class DemoLibrary:
             f"{p.card_number},{p.patron_class},{p.status},{p.loans_elsewhere}\n" for p in demo_patrons()),
             encoding="utf-8")
         import_export(self.gateway.journal, export, cfg.patrons.secret, snapshot=cfg.patrons.snapshot)
+        self._start_console(cfg)
         self._thread = threading.Thread(target=self.gateway.run, args=(self._stop,), name="demo-gateway",
                                         daemon=True)
         self._thread.start()
+
+    def _start_console(self, cfg) -> None:
+        from gateway.console import ConsoleServer
+        from gateway.console.auth import hash_password
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        cfg = replace(cfg, console=replace(cfg.console, listen=f"127.0.0.1:{port}", secure_cookies=False))
+        self.console_password = secrets.token_urlsafe(9)
+        self.gateway.journal.user_set(CONSOLE_USER, hash_password(self.console_password), "operator")
+        self.console = ConsoleServer(cfg, self.gateway.journal)
+        self.console.start()
+
+    def console_bookcases(self) -> list[str]:
+        """Log in to the console as the demo's account and read its fleet page: the bookcases it lists."""
+        import http.cookiejar
+        import urllib.parse
+        import urllib.request
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = urllib.parse.urlencode({"user": CONSOLE_USER, "password": self.console_password}).encode()
+        with opener.open(self.console_url.rstrip("/") + "/login", data=form, timeout=10) as page:     # redirected to /
+            html = page.read().decode("utf-8", "replace")
+        return sorted(set(re.findall(r'data-bookcase="([^"]+)"', html)))
+
+    @property
+    def console_url(self) -> str:
+        return self.console.url if self.console is not None else ""
 
     @property
     def online(self) -> bool:
@@ -89,6 +124,8 @@ class DemoLibrary:
         return [t for t in self.ils.library.transactions() if t["item"] == item] if self.ils else []
 
     def stop(self) -> None:
+        if self.console is not None:
+            self.console.stop()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(60)

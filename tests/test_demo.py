@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,13 @@ def test_demo_fleet_borrows_here_and_returns_at_the_other_bookcase(tmp_path):
     for loan in loans:
         assert f"({loan['item_id']}) lent to card ****0018, due " in out
     assert "transactions` lists all 4 transactions the ILS applied, each once" in out
+    # The operators' console: its address and the run's login printed, and the demo logged in and read both
+    # bookcases off its fleet page.
+    console = re.search(r"The operators' console at (http://127\.0\.0\.1:\d+/?) lists the fleet: (.*) \(log in as "
+                        r"demo, password (\S+)\)", out)
+    assert console, out[-3000:]
+    assert console[2] == f"MH-0001, {PEER}"
+    assert f"The operators' console: {console[1]}  (login: demo, password: {console[3]})" in out
     assert not (tmp_path / "config" / ".gateway-demo.run.toml").exists()
 
 
