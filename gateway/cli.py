@@ -242,7 +242,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"acks due: {b['acks_due']}; review queue: {b['review_open']} open")
     print("events: " + (", ".join(f"{k} {v}" for k, v in sorted(st["events"].items())) or "none yet")
           + f"; unreadable messages refused: {st['refused_unreadable']}; bookcases seen: {st['bookcases']}")
-    print(f"patrons: {st['patrons']['keys']} key(s), {st['patrons']['to_publish']} status(es) to publish")
+    print(f"patrons: {st['patrons']['keys']} key(s), {st['patrons']['to_publish']} status(es) to publish, "
+          f"{st['patrons']['to_ask']} to ask the ILS about after a loan or return")
     for g in st["gateways"]:
         ils = g.get("ils") or {}
         ils_text = {True: "up", False: "DOWN", None: "not tried"}[ils.get("up")]

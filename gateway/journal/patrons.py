@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from gateway.journal.backends import Tx
-from gateway.journal.core import ASK_SOON, JournalCore, now_iso
+from gateway.journal.core import JournalCore, now_iso
 
 
 @dataclass(frozen=True)
@@ -97,13 +97,6 @@ class PatronJournal(JournalCore):
         return [r[0] for r in self._read(lambda tx: tx.execute(
             "SELECT ils_id FROM patrons WHERE removed = 0 AND (checked_epoch IS NULL OR checked_epoch < ?) "
             "GROUP BY ils_id ORDER BY MIN(COALESCE(checked_epoch, 0)) LIMIT ?", (cutoff, limit)).fetchall())]
-
-    def touched_unasked(self, limit: int) -> list[str]:
-        """ILS patron ids a finished loan or return touched whose status the ILS has not been asked for since
-        (a gateway killed before it asked, an ILS that went away before it answered)."""
-        return [r[0] for r in self._read(lambda tx: tx.execute(
-            "SELECT DISTINCT ils_id FROM patrons WHERE removed = 0 AND checked_epoch = ? ORDER BY ils_id LIMIT ?",
-            (ASK_SOON, limit)).fetchall())]
 
     def claim_dirty(self, owner: str, limit: int, lease_s: float = 30.0) -> list[PatronRow]:
         """Patron rows to publish, ours for ``lease_s`` (another gateway skips them meanwhile)."""

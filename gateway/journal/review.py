@@ -9,7 +9,7 @@ import json
 import time
 
 from gateway.journal.backends import Tx
-from gateway.journal.core import JournalCore, now_iso
+from gateway.journal.core import ASK_SOON, JournalCore, now_iso
 
 
 class ReviewError(ValueError):
@@ -140,11 +140,13 @@ class ReviewJournal(JournalCore):
             gateways = [{"id": g, "started_at": s, "heartbeat_at": h, "heartbeat_age_s": round(time.time() - e, 1),
                          "version": v, **json.loads(i or "{}")} for g, s, h, e, v, i in tx.execute(
                 "SELECT id, started_at, heartbeat_at, heartbeat_epoch, version, info FROM gateways ORDER BY id")]
-            patrons = tx.execute("SELECT COUNT(*), COALESCE(SUM(dirty), 0) FROM patrons WHERE removed = 0").fetchone()
+            patrons = tx.execute("SELECT COUNT(*), COALESCE(SUM(dirty), 0), COALESCE(SUM(CASE WHEN checked_epoch = ? "
+                                 "THEN 1 ELSE 0 END), 0) FROM patrons WHERE removed = 0", (ASK_SOON,)).fetchone()
             return {"journal": self.describe(), "events": states,
                     "refused_unreadable": tx.execute("SELECT COUNT(*) FROM refused").fetchone()[0],
                     "bookcases": tx.execute("SELECT COUNT(*) FROM bookcases").fetchone()[0],
-                    "patrons": {"keys": patrons[0], "to_publish": int(patrons[1])}, "gateways": gateways}
+                    "patrons": {"keys": patrons[0], "to_publish": int(patrons[1]), "to_ask": int(patrons[2])},
+                    "gateways": gateways}
         out = self._read(run)
         out["backlog"] = self.backlog()
         return out

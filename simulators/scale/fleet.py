@@ -319,9 +319,8 @@ class FleetRun:
 
     def _patrons_settled(self) -> bool:
         """Every patron a loan or return touched asked about, and every changed status published."""
-        if self.journal.touched_unasked(1):
-            return False
-        return self.journal._read(lambda tx: tx.execute("SELECT COUNT(*) FROM patrons WHERE dirty = 1").fetchone()[0]) == 0
+        patrons = self.journal.status()["patrons"]
+        return patrons["to_ask"] == 0 and patrons["to_publish"] == 0
 
     def _sample_loop(self, every: float) -> None:
         self._sample()

@@ -56,7 +56,9 @@ def test_a_clean_run_passes_every_check(finished):
 
 def test_a_transaction_the_ils_never_got_or_got_twice_fails_exactly_once(finished, tmp_path):
     run, dump = finished
-    sip2 = lambda lines: [i for i, x in enumerate(lines) if x["via"] == "sip2" and x["item"] != run.refused_item]
+
+    def sip2(lines: list[dict]) -> list[int]:
+        return [i for i, x in enumerate(lines) if x["via"] == "sip2" and x["item"] != run.refused_item]
     lost = _spoiled(dump, tmp_path, lambda lines: [x for i, x in enumerate(lines) if i != sip2(lines)[0]])
     f = _findings(run, lost)["ils_exactly_once"]
     assert not f.ok and f.failures == 1 and "missing 1" in f.summary
