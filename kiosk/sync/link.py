@@ -73,6 +73,11 @@ class _Conn:
         self.up_at: float | None = None
         self.subscribed: list[tuple[str, SubscribeOptions]] = []
         self.ended = threading.Event()
+        self.wake = threading.Event()           # the link thread looks again: the connection ended, or stop
+
+    def end(self) -> None:
+        self.ended.set()
+        self.wake.set()
 
 
 class Link:
@@ -111,6 +116,9 @@ class Link:
         """Stop: publish ``final`` (topic, retained payload) if connected, disconnect, join the threads."""
         self._final = final
         self._stop.set()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
             if self._thread.is_alive():
@@ -206,14 +214,21 @@ class Link:
         conn.client.loop_start()
         deadline = time.monotonic() + CONNACK_TIMEOUT_S
         try:
-            while not conn.ended.wait(0.1):
+            # Asleep until the connection ends, the link stops or CONNACK is overdue: no polling (a fleet
+            # simulator runs hundreds of links in one process).
+            while True:
+                conn.wake.clear()
+                if conn.ended.is_set():
+                    break
                 if self._stop.is_set():
                     self._finish(conn)
                     break
-                if not conn.up and time.monotonic() > deadline:
+                left = deadline - time.monotonic()
+                if not conn.up and left <= 0:
                     self._failed(f"the broker at {self.broker} did not answer CONNECT within "
                                  f"{CONNACK_TIMEOUT_S:.0f} s")
                     break
+                conn.wake.wait(None if conn.up else left)
         finally:
             with self._lock:
                 self._conn = None
@@ -257,7 +272,7 @@ class Link:
         if rc.is_failure:
             self._failed(f"the broker at {self.broker} refused the connection: {rc}"
                          + (" (check username, password or client certificate)" if rc.value in (0x86, 0x87) else ""))
-            conn.ended.set()
+            conn.end()
             return
         conn.up, conn.up_at = True, time.monotonic()
         if self.failures:
@@ -274,7 +289,7 @@ class Link:
 
     def _on_disconnect(self, conn: _Conn, rc: mqtt.ReasonCode) -> None:
         was_up, conn.up = conn.up, False
-        conn.ended.set()
+        conn.end()
         if was_up and not self._stop.is_set():
             self.post(LinkDown(conn.gen, "the connection closed" if rc.value == 0x80 else str(rc)))
 

@@ -25,6 +25,7 @@ from kiosk.store import patrons as patron_cache
 from kiosk.store.ledger import Store
 from simulators.fleet.bookcases import SECRET, make_book, write_fleet_config
 from simulators.ils.library import CENTRAL, HOME
+from simulators.scale import pollselect
 from simulators.scale.bookcase import SimBookcase
 from simulators.scale.centre import Centre, GatewaySettings, ProcessStats
 from simulators.scale.faults import Fault, Faults, default_schedule
@@ -85,6 +86,7 @@ class FleetRun:
         self.timing: dict[str, float] = {}
         self.memory: dict[str, float] = {}
         self._previous_clock = None
+        self._previous_select = None
         self._real0 = 0.0
         self._sim0 = 0.0
         self._last_progress = 0.0
@@ -100,6 +102,7 @@ class FleetRun:
         self.workdir.mkdir(parents=True)
         self.data_dir.mkdir(parents=True)
         self._previous_clock = kiosk_clock.use(self.clock)
+        self._previous_select = pollselect.install()      # hundreds of bookcases: descriptors past select()'s 1023
         model = self.model
         if self.options.ambiguity:
             self.refused_item = model.stock[0][1][0]
@@ -355,9 +358,7 @@ class FleetRun:
                 dump = self.centre.ils.control("dump", folder=str(self.workdir / "ils-dump"))
             finally:
                 self.centre.stop()
-        if self._previous_clock is not None:
-            kiosk_clock.use(self._previous_clock)
-            self._previous_clock = None
+        self._restore()
         return dump
 
     def close(self) -> None:
@@ -372,6 +373,13 @@ class FleetRun:
             self.journal = None
         if self.centre is not None:
             self.centre.stop()
+        self._restore()
+
+    def _restore(self) -> None:
+        """The real clock and paho's own select back (a test runs a fleet in its own process)."""
         if self._previous_clock is not None:
             kiosk_clock.use(self._previous_clock)
             self._previous_clock = None
+        if self._previous_select is not None:
+            pollselect.uninstall(self._previous_select)
+            self._previous_select = None
