@@ -53,6 +53,7 @@ class App:
         self.notifier = notifier or Notifier()
         self.events: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
+        self._signalled = 0                      # the signal that asked the daemon to stop (set by the handler)
         self.snapshot: Snapshot = Snapshot(state="starting")
         self.store = Store(config.db_path, config.bookcase.id)
         if config.seed_demo_data:
@@ -131,7 +132,7 @@ class App:
     def run(self, install_signal_handlers: bool = True) -> None:
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stop())
+                signal.signal(sig, self._on_signal)
         LOGGER.info("bookcase %s (%s) starting, kiosk %s, %d doors, database %s", self.config.bookcase.id,
                     self.config.bookcase.name, __version__, len(self.config.doors), self.config.db_path)
         self._dispatch(self.flow.start())
@@ -156,10 +157,21 @@ class App:
         self.stopping.set()
         self.post(ev.Tick())
 
+    def _on_signal(self, signum: int, frame: object) -> None:
+        """SIGTERM/SIGINT: a flag only, seen by the loop within a tick. A handler runs between two bytecodes of the
+        main thread, maybe inside a lock that thread holds: calling stop() here (Event.set, Queue.put) took the
+        Event's lock again when a second SIGTERM came during the first one's Event.set, and the daemon hung for
+        good, deaf to every later SIGTERM."""
+        self._signalled = signum
+
     def _loop(self) -> None:
         last_tick = time.monotonic()
         next_disk_check = last_tick
         while not self.stopping.is_set():
+            if self._signalled:
+                LOGGER.info("bookcase %s: %s received", self.config.bookcase.id, signal.Signals(self._signalled).name)
+                self.stopping.set()
+                break
             try:
                 self._handle(self.events.get(timeout=TICK_S))
             except queue.Empty:

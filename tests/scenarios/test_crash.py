@@ -4,6 +4,7 @@ restart every session completes, and the ledger holds each loan and return exact
 from __future__ import annotations
 
 import random
+import signal
 import time
 from collections import Counter
 
@@ -97,3 +98,23 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path):
         assert view.open_sessions() == []
     finally:
         view.close()
+
+
+def test_a_burst_of_sigterms_stops_the_daemon(tmp_path):
+    """systemd, a parent's death signal and an operator's kill can all say SIGTERM at once. The handler used to
+    call stop() (Event.set): a second SIGTERM during the first one's Event.set took the Event's lock again in the
+    same thread, and the daemon hung for good, deaf to every later SIGTERM (a demo's peer bookcase outlived the
+    demo that way). Now the handler only sets a flag."""
+    case = Bookcase(tmp_path, doors=1, books_per_door=2)
+    case.sim.start()
+    case.start_process()
+    try:
+        case.wait_ready()
+        for _ in range(3):
+            for _ in range(300):
+                case.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.05)
+        assert case.proc.wait(timeout=30) == 0
+        assert "SIGTERM received" in (tmp_path / "daemon.log").read_text(errors="replace")
+    finally:
+        case.stop()
