@@ -44,10 +44,16 @@ def log_in(browser, console, name: str) -> None:
     WebDriverWait(browser, WAIT_S).until(lambda d: "/login" not in d.current_url)
 
 
-def row_state(browser, bookcase: str) -> str:
-    """The status cell of a bookcase's row, read in one go (the live table is replaced as it changes)."""
+def text_of(browser, selector: str) -> str:
+    """The text of the first element matching `selector`, or '' — read in one script, so a page that is replaced
+    between finding the element and reading it (the live table, a form's redirect) cannot make it stale."""
     return browser.execute_script("const c = document.querySelector(arguments[0]); return c ? c.innerText : '';",
-                                  f'tr[data-bookcase="{bookcase}"] td.state')
+                                  selector)
+
+
+def row_state(browser, bookcase: str) -> str:
+    """The status cell of a bookcase's row."""
+    return text_of(browser, f'tr[data-bookcase="{bookcase}"] td.state')
 
 
 def test_an_operator_watches_the_fleet_live_and_works_alarms_and_review(console, browser):
@@ -57,7 +63,7 @@ def test_an_operator_watches_the_fleet_live_and_works_alarms_and_review(console,
     WebDriverWait(browser, WAIT_S).until(lambda d: row_state(d, "MH-0001").startswith("在线")
                                          and row_state(d, "MH-0002").startswith("在线"))
     browser.execute_script("window.stillThisPage = true")
-    WebDriverWait(browser, WAIT_S).until(lambda d: "●" in d.find_element(By.ID, "live").text)
+    WebDriverWait(browser, WAIT_S).until(lambda d: "●" in text_of(d, "#live"))
     # Two bookcases lose their link (their last will says offline) and come back: the page follows, no reload.
     for n in (1, 2):
         console.publish_state(state(bookcase_id(n), n, online=False, reason="connection lost"))
@@ -76,8 +82,7 @@ def test_an_operator_watches_the_fleet_live_and_works_alarms_and_review(console,
 
     browser.get(console.url + "/alarms")
     browser.find_element(By.CSS_SELECTOR, f'tr[data-alarm="{alarm["id"]}"] button').click()
-    WebDriverWait(browser, WAIT_S).until(lambda d: "已确认：zhang" in d.find_element(
-        By.CSS_SELECTOR, f'tr[data-alarm="{alarm["id"]}"]').text)
+    WebDriverWait(browser, WAIT_S).until(lambda d: "已确认：zhang" in text_of(d, f'tr[data-alarm="{alarm["id"]}"]'))
 
     browser.get(console.url + "/review")
     section = browser.find_element(By.CSS_SELECTOR, f'section[data-event="{tag["id"]}"]')
