@@ -295,9 +295,14 @@ class Flow(DoorTracking):
 
     def _handle_Cancel(self, _: ev.Cancel) -> None:
         if self.state in (CHOOSING, REFUSED, RECEIPT, STAFF_PIN) or (
-                self.state == RESTOCK and all(done is not None for done in self.restock.values())):
+                self.state == RESTOCK and self._restock_may_close()):
             self._idle()
         self.chosen_door = None
+
+    def _restock_may_close(self) -> bool:
+        """Staff may leave the restock screen once every door is counted, or the only ones left are doors whose
+        board does not answer: those stay open sessions, counted in the background when the board is back."""
+        return all(done is not None or not self.doors[n].known for n, done in self.restock.items())
 
     def _free_doors(self) -> list[int]:
         return [n for n, d in self.doors.items()

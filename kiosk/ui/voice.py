@@ -17,7 +17,7 @@ LOGGER = logging.getLogger(__name__)
 
 SOUND_DIR = Path(__file__).resolve().parent / "sounds"
 PROMPTS = ("tap_card", "choose_door", "door_open", "close_door", "counting", "thank_you", "refused",
-           "out_of_service", "find_open", "find_here", "find_elsewhere", "find_none")
+           "out_of_service", "door_checking", "find_open", "find_here", "find_elsewhere", "find_none")
 DOOR_PROMPTS = 12                       # door_open_1 ... door_open_12; other doors get the generic prompt
 EXTENSIONS = (".ogg", ".wav")
 
@@ -30,6 +30,8 @@ def prompt_for(old: Snapshot | None, new: Snapshot) -> str | None:
         return None
     if new.state == "door_open" and (old.state != "door_open" or old.door != new.door):
         return f"door_open_{new.door}" if new.door is not None and 1 <= new.door <= DOOR_PROMPTS else "door_open"
+    if new.state != old.state and new.state == "receipt" and new.reason == "door_checking":
+        return "door_checking"          # the door's state is unknown: not "all done" while its board is checked
     if new.state != old.state and new.state in _ON_ENTER:
         return _ON_ENTER[new.state]
     if new.held_open and not old.held_open:

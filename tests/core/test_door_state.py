@@ -224,6 +224,34 @@ def test_restock_waits_for_a_door_whose_state_is_unknown(tmp_path):
         h.store.close()
 
 
+def test_staff_may_leave_restock_while_a_silent_board_keeps_a_door_unknown(tmp_path):
+    h = Harness(tmp_path / "k.sqlite3", restock_summary_s=30)
+    try:
+        h.stock(1, ["U1"])
+        h.stock(2, ["U4"])
+        h.store.set_staff(patron_key(SECRET, STAFF_CARD), hash_pin(PIN), "restocker")
+        h.start()
+        h.send(ev.CardPresented(STAFF_CARD))
+        for u in h.send(ev.PinEntered(PIN)):
+            h.send(ev.UnlockResult(u.door, u.session_id))
+        h.send(ev.DoorSensed(2, True, False))
+        h.send(ev.DeviceLink("lockboard", False, "board 0 does not answer", (1,)))
+        h.send(ev.Cancel())
+        assert h.flow.state == fl.RESTOCK           # door 2 is open and not counted yet: the screen stays
+        (scan2,) = h.send(ev.DoorSensed(2, False, True))
+        h.scan_result(scan2, {"U4"})
+        h.send(ev.Cancel())
+        assert h.flow.state == fl.IDLE              # only the silent door is left: staff may go
+        assert h.flow.snapshot().checking == (1,)   # and its count still runs, in the background
+        h.send(ev.DeviceLink("lockboard", True, "board 0 answers again", (1,)))
+        (scan1,) = h.send(ev.DoorSensed(1, False, True))
+        h.scan_result(scan1, {"U1", "U9"}, tags={"U9": ev.TagInfo("MH9", 1)})
+        assert h.flow.snapshot().checking == () and h.flow.state == fl.IDLE
+        assert [(e["change"], e["item"]) for e in h.store.outbox() if e["type"] == "restock"] == [("added", "MH9")]
+    finally:
+        h.store.close()
+
+
 # --- a restart while a door's unlock is unconfirmed --------------------------------------------------------
 
 def test_the_board_confirming_the_unlock_is_recorded(h):

@@ -131,6 +131,13 @@ def test_refusals_come_from_the_policy_messages(fonts):
             assert any(t.text == expected for t in ui.painter.texts), (reason, lang)
 
 
+@pytest.mark.parametrize(("lang", "checking"), [("zh", "正在确认"), ("en", "checking the door")])
+def test_restock_shows_a_door_whose_board_is_silent_as_being_checked(fonts, lang, checking):
+    ui = sample_ui(samples()["staff_restock"], lang, (1080, 1920), fonts)
+    texts = [t.text for t in ui.painter.texts]
+    assert checking in texts, texts
+
+
 def test_long_receipt_says_how_many_more(fonts):
     ui = sample_ui(VARIANTS["receipt-long"], "zh", (1920, 1080), fonts)
     texts = [t.text for t in ui.painter.texts]

@@ -58,5 +58,7 @@ def test_prompts_for_the_key_moments():
     assert prompt_for(choosing, Snapshot(state="door_open", door=40)) == "door_open"
     assert prompt_for(door, Snapshot(state="door_open", door=3, held_open=True)) == "close_door"
     assert prompt_for(door, Snapshot(state="receipt")) == "thank_you"
+    # A door whose board stopped answering: the screen says it is being checked, so the voice must not say "all done".
+    assert prompt_for(door, Snapshot(state="receipt", door=3, reason="door_checking")) == "door_checking"
     assert prompt_for(idle, Snapshot(state="idle", out_of_service=True)) == "out_of_service"
     assert prompt_for(door, door) is None

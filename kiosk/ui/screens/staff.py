@@ -72,11 +72,14 @@ class Restock(Screen):
         p.text(hint, v.cat.t("staff.restock_hint"), "body", theme.MUTED)
         summary = {door: (added, removed) for door, added, removed in (staff.summary if staff else ())}
         doors = sorted(set(s.doors_in_service) | set(s.doors_out_of_service) | set(summary)
-                       | set(staff.doors_open if staff else ()) | set(staff.counting if staff else ()))
+                       | set(staff.doors_open if staff else ()) | set(staff.counting if staff else ())
+                       | set(staff.checking if staff else ()))
         cells = theme.fit_grid(tiles, len(doors), 3 if L.landscape else 2, L.target, L.px(260), L.gap)
         for cell, door in zip(cells, doors):
             if staff and door in staff.counting:
                 state, fill, ink = v.cat.t("staff.counting"), theme.WARN, theme.INK
+            elif staff and door in staff.checking:       # its board is silent: Finish leaves it counting
+                state, fill, ink = v.cat.t("staff.checking"), theme.WARN, theme.INK
             elif staff and door in staff.doors_open:
                 state, fill, ink = v.cat.t("staff.door_open"), theme.PRIMARY, theme.WHITE
             elif door in summary:
