@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kiosk import proc
 from kiosk.content.manifest import parse_window, public_key
 from kiosk.ids import BOOKCASE_ID_RULE, valid_bookcase_id
 
@@ -229,8 +230,21 @@ def running_config(path: Path | str) -> Path:
         return path
     if not first.startswith(RUN_COPY_MARK):
         return path
-    pid = first[len(RUN_COPY_MARK):].split(")", 1)[0]
-    return copy if pid.isdigit() and Path(f"/proc/{pid}").exists() else path
+    return copy if _mark_alive(first[len(RUN_COPY_MARK):].split(")", 1)[0]) else path
+
+
+def run_copy_mark(pid: int) -> str:
+    """The start of a run copy's first line: the demo's pid and its start time (a pid alone may be reused)."""
+    return f"{RUN_COPY_MARK}{pid}, started {proc.started(pid)})"
+
+
+def _mark_alive(mark: str) -> bool:
+    """"1234, started 5678" (or an older "1234"): does that very process still run?"""
+    pid, _, start = mark.partition(", started ")
+    if not pid.isdigit():
+        return False
+    now = proc.started(int(pid))
+    return now is not None and (not start or start == str(now))
 
 
 def load_config(path: Path | str) -> Config:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from kiosk import proc
+
 LOGGER = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
@@ -59,22 +61,8 @@ def _cmdline(pid: int) -> str | None:
         return None
 
 
-def _started(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot, proc(5) stat field 22); None when no such process
-    runs (a zombie has ended). Known from the fork on: a child's command line reads empty until its exec is done,
-    which is after Popen returns."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()          # field 3 (state) on; the name may hold spaces and ')'
-    if len(fields) < 20 or fields[0] in ("Z", "X"):
-        return None
-    return int(fields[19])
-
-
 def _entry(pid: int) -> dict:
-    return {"pid": pid, "start": _started(pid), "cmdline": _cmdline(pid) or ""}
+    return {"pid": pid, "start": proc.started(pid), "cmdline": _cmdline(pid) or ""}
 
 
 def _alive(entry: object) -> str | None:
@@ -82,7 +70,7 @@ def _alive(entry: object) -> str | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("pid"), int) or entry.get("start") is None:
         return None
     pid = entry["pid"]
-    if _started(pid) != entry["start"]:
+    if proc.started(pid) != entry["start"]:
         return None
     return _cmdline(pid) or str(entry.get("cmdline") or "?")
 
@@ -129,7 +117,7 @@ class PidFile:
 
     def stop(self, running: Running) -> None:
         """SIGTERM the recorded demo and children, then SIGKILL what is left after a grace period."""
-        procs = {pid: _started(pid) for pid in ([running.demo] if running.demo else []) +
+        procs = {pid: proc.started(pid) for pid in ([running.demo] if running.demo else []) +
                  [pid for pid, _ in running.children]}
         procs = {pid: start for pid, start in procs.items() if start is not None}
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -139,7 +127,7 @@ class PidFile:
                 except ProcessLookupError:
                     pass
             deadline = time.monotonic() + STOP_GRACE_S
-            while time.monotonic() < deadline and any(_started(pid) == start for pid, start in procs.items()):
+            while time.monotonic() < deadline and any(proc.started(pid) == start for pid, start in procs.items()):
                 time.sleep(0.1)
         self.remove()
 

@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from kiosk.config import RUN_COPY_MARK, ConfigError, load_config
+from kiosk.config import ConfigError, load_config, run_copy_mark
 from kiosk.content import ContentError
 from kiosk.content.manifest import public_key
 from kiosk.content.store import ContentStore
@@ -114,7 +114,7 @@ class Demo:
             extra += self._start_broker()
         run_config = self.config_path.with_name(f".{self.config_path.stem}.run.toml")
         run_config.write_text(
-            f"{RUN_COPY_MARK}{os.getpid()}) for one run: {self.config_path.name} with the demo's content server"
+            f"{run_copy_mark(os.getpid())} for one run: {self.config_path.name} with the demo's content server"
             f"{' and broker' if self.stage else ''}.\n" + self.config_path.read_text(encoding="utf-8") + extra,
             encoding="utf-8")
         self.run_config = run_config

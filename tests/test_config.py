@@ -1,9 +1,12 @@
 """Config loading: the demo file loads; every kind of mistake names the file, the key and the problem."""
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from kiosk import proc
 from kiosk.cli import main
 from kiosk.config import ConfigError, load_config
 
@@ -93,3 +96,24 @@ def test_check_config_lists_the_mistakes_after_a_missing_doors_list(tmp_path, ca
     for words in ("  door: unknown key (did you mean 'doors'?", "  doors: missing: list the bookcase's doors",
                   "  lockboard.baudrate: expected an integer, got a string 'fast'"):
         assert words in err, words
+
+
+def _run_copy(tmp_path, first_line: str):
+    config = tmp_path / "demo.toml"
+    config.write_text("# the operator's config\n", encoding="utf-8")
+    (tmp_path / ".demo.run.toml").write_text(first_line + " for one run.\n", encoding="utf-8")
+    return config
+
+
+def test_the_status_tools_read_the_run_copy_only_while_that_very_demo_runs(tmp_path):
+    from kiosk.config import RUN_COPY_MARK, run_copy_mark, running_config
+    config = _run_copy(tmp_path, run_copy_mark(os.getpid()))
+    assert running_config(config) == tmp_path / ".demo.run.toml"
+    # The demo died and its pid went to another process: the start time tells them apart.
+    started = proc.started(os.getpid())
+    config = _run_copy(tmp_path, f"{RUN_COPY_MARK}{os.getpid()}, started {started + 1})")
+    assert running_config(config) == config
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    config = _run_copy(tmp_path, run_copy_mark(os.getpid()).replace(str(os.getpid()), str(dead.pid), 1))
+    assert running_config(config) == config
