@@ -10,17 +10,21 @@ An item with ``every = N`` is **interleaved** instead: while scheduled, it plays
 that playlist and displaces nothing (a new-books notice among the day's videos). Its priority does not count.
 The playlist is then one whole cycle: each playlist item the same number of times, each interleaved item
 after every N of them; an interleaved item may stand in it more than once, so the screen follows the cycle
-by position (``following``).
+by position (``following``). The cycle is exact (every gap N, round the loop too) whenever it is at most
+``MAX_CYCLE`` items, which covers one interleaved item at any rate over the largest manifest; several at
+co-prime rates may need more, and then the cycle is cut at a whole number of playlist rounds: once a loop,
+an interleaved item's gap across the cut is shorter than N.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from math import lcm
 
 from kiosk.content.manifest import Item, Manifest
 
-MAX_CYCLE = 600          # playlist items in one cycle at most (interleaving at odd rates: an lcm)
+MAX_CYCLE = 50_000       # items in one cycle at most: 500 manifest items (its maxItems) x every = 100 (its maximum)
 
 
 def scheduled(items: tuple[Item, ...], at: datetime) -> tuple[Item, ...]:
@@ -41,6 +45,7 @@ def playlist(manifest: Manifest, at: datetime) -> tuple[Item, ...]:
     return interleave(base, interleaved)
 
 
+@functools.lru_cache(maxsize=16)       # the screen asks at each item change; the schedule changes seldom
 def interleave(base: tuple[Item, ...], interleaved: tuple[Item, ...]) -> tuple[Item, ...]:
     """One cycle of ``base`` with each of ``interleaved`` after every ``every`` base items (in manifest order
     when several fall at the same point)."""

@@ -212,6 +212,16 @@ def test_a_notice_every_three_items_lets_the_videos_play():
     assert following(chosen, (7, "notice"))[1].id == "v2" and following(chosen, (3, "notice"))[1].id == "v3"
 
 
+@pytest.mark.parametrize(("videos", "every"), [(97, 89), (499, 100), (7, 100)])
+def test_a_notice_at_an_odd_rate_keeps_its_gap_round_the_whole_loop(videos, every):
+    """The cycle is the lcm of the playlist and the rate (8,633 and 49,900 items here): no gap is cut short."""
+    items = [{"id": f"v{n}", "kind": "qr", "title": f"t{n}", "url": "https://lib.example/"} for n in range(videos)]
+    items.append({"id": "notice", "kind": "qr", "title": "新书", "url": "https://lib.example/", "every": every})
+    cycle = list(playlist(parse(manifest(items)), datetime(2026, 12, 4, 10, 0)))
+    assert set(_base_between(cycle, "notice")) == {every}
+    assert [i.id for i in cycle if not i.every][:videos] == [f"v{n}" for n in range(videos)]
+
+
 def test_a_priority_notice_displaces_the_everyday_items_only_while_it_runs():
     m = parse(manifest([
         {"id": "intro", "kind": "qr", "title": "WeChat", "url": "https://mp.weixin.qq.com/"},
