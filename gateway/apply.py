@@ -10,7 +10,8 @@ with every SIP2 exchange it made. SIP2 has no idempotency, so:
   applied) puts it back *uncertain*.
 
 Conflicts (docs/design.md §10, issue 12):
-- a loan of an item the ILS has on loan to someone else: check it in at the loan's time, then check it out;
+- a loan of an item the ILS has on loan (to someone else, or to the same patron whose return is late): check it
+  in at the loan's time, then check it out;
 - a return of an item not on loan at the ILS: wait up to [order] hold_s for its loan (a bookcase that was
   offline may publish it late), then check it in anyway: "informational" if the ILS says it was not on loan;
 - a blocked patron or one over the limit: every checkout goes with no-block Y (the book has left the
@@ -197,27 +198,28 @@ class Applier:
             return self._then_return(client, run, owner, later, Outcome("applied", due=due_date(resp.due_date),
                                                                         screen_message=resp.screen_message or None))
         info = self._call(run, owner, "item_information", lambda: client.item_information(item))
-        if charged(info.circulation_status) and info.patron_id == pid:
-            return self._then_return(client, run, owner, later, Outcome(
-                "applied", due=due_date(info.due_date), screen_message=resp.screen_message or None,
-                note="the ILS had it on loan to this patron already"))
         if not charged(info.circulation_status):
             return Outcome("rejected", reason=resp.screen_message or "the ILS refused the checkout",
                            screen_message=resp.screen_message or None)
-        # On loan to someone else at the ILS: the book was on the bookcase's shelf, so that loan had ended.
-        if info.patron_id:
+        # On loan at the ILS, to someone else or to this same patron: the book was on the bookcase's shelf, so
+        # that loan had ended; its return is late (a bookcase offline, a gateway killed holding it). This event
+        # is not a replay of its own lost answer (that one is ``uncertain``, above), so lending again is right:
+        # the patron's history gets the return and the new loan with its new due date.
+        same = info.patron_id == pid
+        if info.patron_id and not same:
             run.touched.update(self.journal.keys_of(info.patron_id))
         self._call(run, owner, "checkin", lambda: client.checkin(item, return_ts=when, location=self.ils.location,
                                                                  no_block=True))
         again = self._call(run, owner, "checkout", lambda: client.checkout(pid, item, no_block=True,
                                                                            transaction_ts=when, nb_due_date=due))
+        whose = "this patron's earlier loan" if same else "another patron"
         if not again.ok:
             return Outcome("rejected", reason=again.screen_message or "the ILS refused the checkout",
                            screen_message=again.screen_message or None,
-                           note="it was on loan to another patron: checked in at the loan's time first")
+                           note=f"it was on loan to {whose}: checked in at the loan's time first")
         return self._then_return(client, run, owner, later, Outcome(
             "applied", due=due_date(again.due_date), screen_message=again.screen_message or None,
-            note="it was on loan to another patron at the ILS: checked in at the loan's time, then lent"))
+            note=f"it was on loan to {whose} at the ILS: checked in at the loan's time, then lent"))
 
     def _then_return(self, client: Any, run: _Run, owner: str, later: Any, outcome: Outcome) -> Outcome:
         """A late loan whose return was applied before it: the return once more, so the item ends returned."""

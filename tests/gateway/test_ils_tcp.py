@@ -115,6 +115,29 @@ def test_an_item_on_loan_to_another_patron_is_checked_in_first(chain):
     assert at_ils(ils, "MH20200004") == [("checkout", CHILD), ("checkin", CHILD), ("checkout", ADULT)]
 
 
+def test_a_patron_borrowing_the_same_book_again_before_the_return_arrives_gets_both_recorded(chain):
+    """The return at B is late (B offline, or a gateway killed holding it); the same patron borrows the book again
+    at B. The ILS still has the first loan: the second is not taken for it — the return and the new loan (with
+    its new due date) are recorded, and the late return changes nothing more."""
+    gateway, ils, pub, watcher = chain
+    clock = [T0]
+    a, b = Bookcase("MH-A", clock=clock), Bookcase("MH-B", clock=clock)
+    first = a.loan("MH20200005", ADULT)
+    pub.send(first)
+    wait_for(lambda: first["id"] in acks(watcher, "MH-A"), 30, "the first loan's ack")
+    ret, again = b.ret("MH20200005", minutes=60), b.loan("MH20200005", ADULT, minutes=1)
+    pub.send(again)
+    wait_for(lambda: again["id"] in acks(watcher, "MH-B"), 30, "the second loan's ack")
+    assert at_ils(ils, "MH20200005") == [("checkout", ADULT), ("checkin", ADULT), ("checkout", ADULT)]
+    checkin = [t for t in ils.library.transactions() if t["item"] == "MH20200005"][1]
+    assert datetime.fromisoformat(checkin["date"]) == datetime.fromisoformat(again["ts"]).replace(microsecond=0)
+    pub.send(ret)
+    wait_for(lambda: ret["id"] in acks(watcher, "MH-B"), 30, "the late return's ack")
+    assert at_ils(ils, "MH20200005") == [("checkout", ADULT), ("checkin", ADULT), ("checkout", ADULT)]
+    assert [(e["state"], e.get("reason")) for e in gateway.journal.events() if e["id"] == ret["id"]] == [
+        ("informational", "superseded")]
+
+
 def test_a_blocked_patrons_loan_is_recorded_with_no_block(chain):
     gateway, ils, pub, watcher = chain
     loan = Bookcase("MH-A").loan("MH20200005", BLOCKED)

@@ -4,6 +4,7 @@ never a blank frame between them; skipped files, new content, the schedule, the 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import tomllib
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from kiosk.ui.screens import cards
 from kiosk.ui.screens import playlist as playlist_module
 from kiosk.ui.screens.playlist import Playlist
 from kiosk.ui.screens.promo import CARDS
-from kiosk.ui.video import QUEUE_FRAMES
+from kiosk.ui.video import QUEUE_FRAMES, Video
 from kiosk.ui.voice import Voice
 from tests.content.media import (
     BLUE,
@@ -159,7 +160,26 @@ def test_the_playlist_loops_without_a_blank_frame(tmp_path, library, screen):
 
 
 def test_the_last_frame_stays_up_until_the_next_clip_has_its_first(tmp_path, library, screen, monkeypatch):
+    """The next clip's decoder is held back (a slow card) until the screen has waited three turns for it:
+    meanwhile the last frame of the clip that ended stays up, through a full redraw too, and nothing black."""
     monkeypatch.setattr(playlist_module, "PREPARE_S", 0.0)      # open the next clip only when this one ends
+    gate, made = threading.Event(), []
+
+    class SlowToOpen(Video):
+        def start(self) -> Video:
+            made.append(self)
+            if self.name != "video/b.mp4":
+                return super().start()
+            threading.Thread(target=lambda: gate.wait(HANG_S) and Video.start(self), daemon=True).start()
+            return self
+    monkeypatch.setattr(playlist_module, "Video", SlowToOpen)
+
+    def settle_but_b() -> None:
+        deadline = time.monotonic() + HANG_S
+        while any(v.busy for v in made if gate.is_set() or v.name != "video/b.mp4"):
+            assert time.monotonic() < deadline, "a decoder hangs"
+            time.sleep(0.0005)
+
     files = {"video/a.mp4": make_clip(tmp_path / "a.mp4", RED), "video/b.mp4": make_clip(tmp_path / "b.mp4", GREEN)}
     library.publish([video("a", "video/a.mp4"), video("b", "video/b.mp4")], files)
     clock = Clock()
@@ -177,11 +197,13 @@ def test_the_last_frame_stays_up_until_the_next_clip_has_its_first(tmp_path, lib
             ui.invalidate()                             # a full redraw meanwhile (a language switch, say)
             ui.step()
             watch()
+            if held == 3:
+                gate.set()
             time.sleep(0.001)
         else:
-            settle(playlist)
+            settle_but_b()
         assert clock.now < 1000 + FAKE_LIMIT_S
-    assert held and watch.seen == ["red", "green"]
+    assert held >= 3 and watch.seen == ["red", "green"]
 
 
 def test_only_the_region_is_redrawn_and_the_buttons_still_work(tmp_path, library, screen):
