@@ -13,7 +13,10 @@ def test_the_state_says_which_doors_are_out_of_service(tmp_path, broker):
         case.start()
         state = wait_for(lambda: (s := watcher.last("MH-B/state")) and s["online"]
                          and s.get("doors", {}).get("in_service") == [1, 2, 3] and s, 30, "a state with every door")
-        assert state["doors"]["out_of_service"] == [] and state["outbox_oldest"] is None
+        assert state["doors"]["out_of_service"] == []
+        # The outbox's two figures agree. No gateway acks anything here, so an event recorded at start (an alarm
+        # for a device slow to answer on a loaded machine) stays counted, with its time.
+        assert (state["outbox_oldest"] is None) == (state["outbox_depth"] == 0), state
         case.sim.unplug("lockboard")
         state = wait_for(lambda: (s := watcher.last("MH-B/state")) and s["doors"]["out_of_service"] == [1, 2, 3]
                          and s, 30, "a state with the doors out of service")
