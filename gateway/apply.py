@@ -18,8 +18,9 @@ Conflicts (docs/design.md §10, issue 12):
   bookcase; the ILS records it whatever the patron's state);
 - anything the ILS still refuses: "rejected" with its screen message, into the review queue;
 - an event older than one of its item already applied (a late bookcase): a late return changes nothing
-  (informational, "superseded"); a late loan is lent and its later return applied again after it, so the
-  patron's history is whole and the item ends where the latest event left it.
+  (informational, "superseded"); a late loan is lent and its own return applied again after it, so the
+  patron's history is whole and the item ends where the latest event left it; a late loan of an item lent again
+  since waits ("deferred") until a return of the item is applied, then goes the same way.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any, Callable
 from gateway.config import IlsConfig, OrderConfig
 from gateway.ils import IlsHealth, charged, due_date
 from gateway.journal import Claimed, Journal, Outcome
-from gateway.journal.core import ILS_DOWN, RETRY, SUPERSEDED, WAIT_LOAN
+from gateway.journal.core import DEFERRED, ILS_DOWN, RETRY, SUPERSEDED, WAIT_LOAN
 from gateway.sip2 import Sip2Error, Sip2Lost, Sip2Unavailable
 
 LOGGER = logging.getLogger(__name__)
@@ -179,8 +180,9 @@ class Applier:
                                               "library's patron export, then retry from the review queue")
         run.touched.add(ev.patron)
         if later is not None and later.type == "loan":
-            return Outcome("informational", reason=SUPERSEDED,
-                           note=f"a later loan of {item} (at {later.bookcase}, {later.ts}) was applied first")
+            return Outcome("informational", reason=DEFERRED,
+                           note=f"a later loan of {item} (at {later.bookcase}, {later.ts}) was applied first: this "
+                                "loan and its return go to the ILS when the item is next checked in")
         when = _time(ev.ts)
         pid = ev.ils_patron
         if ev.uncertain:
@@ -222,9 +224,13 @@ class Applier:
             note=f"it was on loan to {whose} at the ILS: checked in at the loan's time, then lent"))
 
     def _then_return(self, client: Any, run: _Run, owner: str, later: Any, outcome: Outcome) -> Outcome:
-        """A late loan whose return was applied before it: the return once more, so the item ends returned."""
+        """A late loan whose return was applied before it: the return once more, so the item ends returned — at
+        the time of this loan's own return (the item's first return after it), not of a later one."""
         if later is None:
             return outcome
+        own = run.ev.next
+        if own is not None and own.type == "return":
+            later = own
         when = _time(later.ts)
         self._call(run, owner, "checkin", lambda: client.checkin(run.ev.item, return_ts=when,
                                                                  location=self.ils.location, no_block=True))

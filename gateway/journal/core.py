@@ -31,6 +31,10 @@ GAP, WAIT_LOAN, ILS_DOWN, RETRY = "gap", "loan", "ils", "retry"   # why an event
 NEEDS_A_PERSON = frozenset({"uncertain_tag", "item_missing", "foreign_object"})
 ALARMS_FOR_REVIEW = frozenset({"over_limit", "taken_without_card"})
 SUPERSEDED = "superseded"
+# A late loan whose item was lent again since (its bookcase was offline; the book came back elsewhere and went out
+# again): SIP2 cannot put a loan into the past while the book is out, so it waits, done for the bookcase (acked),
+# and goes back in line when a return of its item is applied — then it is lent and returned at its own times.
+DEFERRED = "deferred"
 # A patron's checked_epoch when a loan or return touched them and the ILS has not been asked since: before every
 # real time and before a never-asked import (NULL), so the sweep asks these first.
 ASK_SOON = -1.0
@@ -78,6 +82,7 @@ class Claimed:
     hold_reason: str | None
     before: "Neighbour | None" = None    # the item's last applied loan or return before this event
     later: "Neighbour | None" = None     # ... and its latest one after it: this event is late
+    next: "Neighbour | None" = None      # ... and its first one after it (a late loan's own return)
     ils_patron: str | None = None        # the ILS's id of the event's patron key (None: not in the patron map)
 
 
@@ -268,7 +273,8 @@ class JournalCore:
                          item=row[6], patron=row[7], event=json.loads(row[8]), previous=row[9],
                          attempts=row[10] + 1, uncertain=bool(row[11]) or row[9] == "sending",
                          received_epoch=row[12], hold_reason=row[13], ils_patron=patron[0] if patron else None)
-            return replace(ev, before=self._neighbour(tx, ev, after=False), later=self._neighbour(tx, ev, after=True))
+            return replace(ev, before=self._neighbour(tx, ev, after=False), later=self._neighbour(tx, ev, after=True),
+                           next=self._neighbour(tx, ev, after=True, first=True))
         return self._write(run)
 
     def has_work(self) -> bool:
@@ -348,16 +354,26 @@ class JournalCore:
             # A return held for this item's loan looks again now.
             tx.execute("UPDATE events SET hold_until = ? WHERE item = ? AND state = 'held' AND hold_reason = ?",
                        (now, ev.item, WAIT_LOAN))
+            if ev.type == "return" and outcome.state == "applied":
+                # The item is back at the ILS: its deferred late loans go back in line (oldest first, before any
+                # later event of the item), to be lent and returned at their own times.
+                tx.execute("UPDATE events SET state = 'received', reason = NULL, done_at = NULL, done_epoch = NULL, "
+                           "hold_until = NULL WHERE item = ? AND state = 'informational' AND reason = ?",
+                           (ev.item, DEFERRED))
             return True
         return self._write(run)
 
     @staticmethod
-    def _neighbour(tx: Tx, ev: Claimed, after: bool) -> Neighbour | None:
+    def _neighbour(tx: Tx, ev: Claimed, after: bool, first: bool = False) -> Neighbour | None:
+        """The item's loan or return the ILS has (applied, or informational but not superseded or deferred) just
+        before ``ev``, or after it: the latest one, or with ``first`` the first one."""
         op = ">" if after else "<"
+        order = "" if first else " DESC"
         sql = ("SELECT id, type, state, bookcase, ts, patron FROM events WHERE item = ? AND type IN ('loan', 'return') "
-               "AND state IN ('applied', 'informational') AND (reason IS NULL OR reason <> ?) "
-               f"AND (ts_utc, bookcase, seq) {op} (?, ?, ?) ORDER BY ts_utc DESC, bookcase DESC, seq DESC LIMIT 1")
-        row = tx.execute(sql, (ev.item, SUPERSEDED, ev.ts_utc, ev.bookcase, ev.seq)).fetchone()
+               "AND state IN ('applied', 'informational') AND (reason IS NULL OR reason NOT IN (?, ?)) "
+               f"AND (ts_utc, bookcase, seq) {op} (?, ?, ?) "
+               f"ORDER BY ts_utc{order}, bookcase{order}, seq{order} LIMIT 1")
+        row = tx.execute(sql, (ev.item, SUPERSEDED, DEFERRED, ev.ts_utc, ev.bookcase, ev.seq)).fetchone()
         return Neighbour(*row) if row else None
 
     def event(self, event_id: str) -> dict | None:

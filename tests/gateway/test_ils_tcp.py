@@ -138,6 +138,34 @@ def test_a_patron_borrowing_the_same_book_again_before_the_return_arrives_gets_b
         ("informational", "superseded")]
 
 
+def test_a_late_loan_of_a_book_lent_again_since_is_recorded_when_the_book_comes_back(chain):
+    """A was offline. Its patron borrowed the book there and returned it at B (the return waited for the loan, then
+    was recorded as not on loan); B lent it again. A's loan arrives now: the ILS cannot take it while the book is
+    out, so it waits, and when B's patron returns the book it is lent and returned at its own times."""
+    gateway, ils, pub, watcher = chain
+    clock = [T0]
+    a, b = Bookcase("MH-A", clock=clock), Bookcase("MH-B", clock=clock)
+    late = a.loan("MH20200006", ADULT)
+    own_return = b.ret("MH20200006", minutes=60)
+    relent = b.loan("MH20200006", CHILD, minutes=60)
+    pub.send(own_return)
+    wait_for(lambda: own_return["id"] in acks(watcher, "MH-B"), 30, "the return's ack (after its hold)")
+    pub.send(relent)
+    wait_for(lambda: relent["id"] in acks(watcher, "MH-B"), 30, "the second loan's ack")
+    pub.send(late)
+    wait_for(lambda: late["id"] in acks(watcher, "MH-A"), 30, "the late loan's ack")
+    assert at_ils(ils, "MH20200006") == [("checkout", CHILD)]                  # the book is out: nothing yet
+    assert gateway.journal.event(late["id"])["reason"] == "deferred"
+    back = b.ret("MH20200006", minutes=60)
+    pub.send(back)
+    wait_for(lambda: gateway.journal.event(late["id"])["state"] == "applied", 30, "the late loan recorded")
+    assert at_ils(ils, "MH20200006") == [("checkout", CHILD), ("checkin", CHILD), ("checkout", ADULT),
+                                         ("checkin", ADULT)]
+    checkin = [t for t in ils.library.transactions() if t["item"] == "MH20200006"][-1]
+    assert datetime.fromisoformat(checkin["date"]) == datetime.fromisoformat(own_return["ts"]).replace(microsecond=0)
+    assert ils.library.items["MH20200006"].borrower is None                   # back on the shelf, as it is
+
+
 def test_a_blocked_patrons_loan_is_recorded_with_no_block(chain):
     gateway, ils, pub, watcher = chain
     loan = Bookcase("MH-A").loan("MH20200005", BLOCKED)

@@ -6,12 +6,15 @@ names each."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from kiosk.core.policy import patron_key
 from kiosk.store.ledger import Store
+from simulators.fleet.bookcases import SECRET
 from simulators.scale import check
 from simulators.scale.fleet import FleetRun, RunOptions
 from simulators.scale.model import ModelConfig
@@ -104,3 +107,34 @@ def test_an_event_without_its_ack_and_a_count_that_disagrees_are_named(finished)
         assert not f.ok and f.failures == 1 and f.examples[0]["card"].endswith(run.model.cards[user].number[-4:])
     finally:
         store.close()
+
+
+def test_loan_periods_are_compared_whole_whatever_their_order():
+    x_then_y = [("checkout", "X", None), ("checkin", "X", 1), ("checkout", "Y", None), ("checkin", "Y", 2)]
+    y_then_x = x_then_y[2:] + x_then_y[:2]
+    assert check._pairs(x_then_y) == check._pairs(y_then_x)
+    # A loan recorded inside another one is not the same history.
+    inside = [("checkout", "Y", None), ("checkout", "X", None), ("checkin", "X", 1), ("checkin", "Y", 2)]
+    assert check._pairs(inside) != check._pairs(x_then_y)
+    assert check._pairs(x_then_y[:3]) != check._pairs(x_then_y[2:3] + x_then_y[:2])
+
+
+def test_a_missing_loan_period_passes_only_while_the_journal_says_it_waits_for_its_book(finished, tmp_path):
+    run, dump = finished
+    lines = [json.loads(x) for x in Path(dump["transactions"]).read_text(encoding="utf-8").splitlines()]
+    sip2 = [x for x in lines if x["via"] == "sip2" and x["item"] != run.refused_item]
+    by_item: dict[str, list[dict]] = {}
+    for x in sip2:
+        by_item.setdefault(x["item"], []).append(x)
+    pair = next((a, b) for steps in by_item.values() for a, b in zip(steps, steps[1:])
+                if a["kind"] == "checkout" and b["kind"] == "checkin")
+    dropped = _spoiled(dump, tmp_path, lambda lines: [x for x in lines if x not in pair])
+    transactions = [json.loads(x) for x in Path(dropped["transactions"]).read_text(encoding="utf-8").splitlines()]
+    truth = run.visits.truth
+    f = check._exactly_once(run, truth, transactions, run.refused_item)
+    assert not f.ok and "missing 2" in f.summary
+    waiting = Counter({(pair[0]["item"], patron_key(SECRET, pair[0]["patron"])): 1})
+    f = check._exactly_once(run, truth, transactions, run.refused_item, waiting)
+    assert f.ok and "1 still waiting for the book" in f.summary, f.summary
+    someone_else = Counter({(pair[0]["item"], patron_key(SECRET, "3101100000000")): 1})
+    assert not check._exactly_once(run, truth, transactions, run.refused_item, someone_else).ok
