@@ -18,7 +18,8 @@ Conflicts (docs/design.md §10, issue 12):
   bookcase; the ILS records it whatever the patron's state);
 - anything the ILS still refuses: "rejected" with its screen message, into the review queue;
 - an event older than one of its item already applied (a late bookcase): a late return changes nothing
-  (informational, "superseded"); a late loan is lent and its own return applied again after it, so the
+  (informational, "superseded"), but the ILS dated that loan's end later than it was, so it goes to the review
+  queue for staff (fines); a late loan is lent and its own return applied again after it, so the
   patron's history is whole and the item ends where the latest event left it; a late loan of an item lent again
   since waits ("deferred") until a return of the item is applied, then goes the same way.
 """
@@ -241,8 +242,17 @@ class Applier:
     def _return(self, client: Any, run: _Run, owner: str) -> Outcome:
         ev, item, later, before = run.ev, run.ev.item, run.ev.later, run.ev.before
         if later is not None:
-            return Outcome("informational", reason=SUPERSEDED,
-                           note=f"a later {later.type} of {item} (at {later.bookcase}, {later.ts}) was applied first")
+            note = f"a later {later.type} of {item} (at {later.bookcase}, {later.ts}) was applied first"
+            if ev.uncertain:     # a gateway died sending it: it may be at the ILS with its own date
+                return Outcome("informational", reason=SUPERSEDED, note=note)
+            # Its bookcase was late: the ILS ended the loan this return ended when the next event of the item came
+            # (a return, or a loan checked in first), so the patron's return date there is later than the real one,
+            # and SIP2 cannot move it back. Staff look (overdue fines for the days between).
+            first = ev.next or later
+            return Outcome("informational", reason=SUPERSEDED, review=True, note=(
+                f"returned at {ev.bookcase} at {ev.ts}, but its bookcase was offline: the ILS recorded the return "
+                f"only at {first.ts} ({first.type} at {first.bookcase}); check the patron's overdue fines for the "
+                "days between"))
         lent_here = before is not None and before.type == "loan" and before.state == "applied"
         if lent_here and before.patron:
             run.touched.add(before.patron)

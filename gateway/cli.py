@@ -289,7 +289,10 @@ def _review(args: argparse.Namespace) -> int:
             for r in items if not args.json else []:
                 print(f"{r['id'][:8]}  {r['type']} of {r['item']} at {r['bookcase']} (seq {r['seq']}, {r['ts'][:19]}), "
                       f"patron {r['patron'] or '-'}: {r['review']}")
-                print(f"          the ILS said: {r['screen_message'] or r['reason'] or '(nothing)'}")
+                if r["state"] == "rejected":
+                    print(f"          the ILS said: {r['screen_message'] or r['reason'] or '(nothing)'}")
+                else:
+                    print(f"          {r['state']} ({r['reason'] or '-'}): {r['note'] or '(no note)'}")
                 for h in r["history"]:
                     print(f"          {h['at'][:19]} {h['action']} by {h['who']}" + (f": {h['note']}" if h["note"]
                                                                                      else ""))

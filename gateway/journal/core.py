@@ -104,6 +104,7 @@ class Outcome:
     screen_message: str | None = None    # what the ILS said (AF)
     due: str | None = None               # the ILS's due date for a loan, YYYY-MM-DD
     note: str | None = None
+    review: bool = False                 # staff should look, though nothing was refused (the note says why)
 
 
 class JournalCore:
@@ -330,7 +331,7 @@ class JournalCore:
             now, at = time.time(), now_iso()
             review_row = tx.execute("SELECT review FROM events WHERE id = ?", (ev.id,)).fetchone()
             review = review_row[0] if review_row else None
-            if outcome.state == "rejected":
+            if outcome.state == "rejected" or outcome.review:
                 review = "open"
             elif review == "retrying":
                 review = "resolved"
@@ -349,6 +350,9 @@ class JournalCore:
             if outcome.state == "rejected":
                 tx.execute("INSERT INTO reviews (event_id, at, action, who, note) VALUES (?, ?, 'rejected', ?, ?)",
                            (ev.id, at, gateway, _cut(outcome.screen_message or outcome.reason)))
+            elif outcome.review:
+                tx.execute("INSERT INTO reviews (event_id, at, action, who, note) VALUES (?, ?, 'flagged', ?, ?)",
+                           (ev.id, at, gateway, _cut(outcome.note)))
             for key in sorted(set(touched)):
                 tx.execute("UPDATE patrons SET checked_epoch = ? WHERE key = ?", (ASK_SOON, key))
             # A return held for this item's loan looks again now.

@@ -107,6 +107,32 @@ def test_a_late_loan_after_its_return_was_applied_is_lent_and_returned_again(wor
     assert "late loan" in journal.event(loan["id"])["note"]
 
 
+def test_a_late_return_whose_loan_the_ils_ended_later_is_flagged_for_staff_with_both_times(world):
+    """B was offline: its patron's return reaches the gateway after C lent the book again (C's loan checked the
+    book in at its own time). The ILS has the first patron's return a day late, and SIP2 cannot move it back:
+    the late return changes nothing at the ILS, and goes to the review queue saying when it really happened."""
+    journal, ils, applier, _ = world
+    a, b, c = Bookcase("MH-A"), Bookcase("MH-B"), Bookcase("MH-C")
+    loan = a.loan("MH20200009", ADULT)
+    b.clock[0] = a.now
+    ret = b.ret("MH20200009", minutes=60)
+    c.clock[0] = b.now
+    again = c.loan("MH20200009", ADULT2, minutes=24 * 60)
+    record(journal, loan, again)
+    drain(applier, ils)
+    record(journal, ret)
+    drain(applier, ils)
+    assert [(k, p) for k, _, p, _ in ils.applied] == [("checkout", ADULT), ("checkin", None), ("checkout", ADULT2)]
+    assert ils.applied[1][3] == datetime.fromisoformat(again["ts"])          # the ILS's return date: a day late
+    row = journal.event(ret["id"])
+    assert (row["state"], row["reason"], row["review"]) == ("informational", "superseded", "open")
+    [queued] = journal.review_list()
+    assert queued["id"] == ret["id"] and ret["ts"] in queued["note"] and again["ts"] in queued["note"]
+    assert [h["action"] for h in queued["history"]] == ["flagged"]
+    journal.review_resolve(ret["id"], "staff", "no fine charged")
+    assert journal.review_list() == []
+
+
 def test_item_on_loan_to_another_patron_is_checked_in_at_the_loan_time_then_lent(world):
     journal, ils, applier, touched = world
     ils.items["MH20200006"] = ADULT2                  # lent at the desk, returned to a bookcase shelf unseen

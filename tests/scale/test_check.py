@@ -73,7 +73,8 @@ def test_a_transaction_the_ils_never_got_or_got_twice_fails_exactly_once(finishe
 def test_a_return_dated_other_than_when_it_happened_fails(finished, tmp_path):
     run, dump = finished
 
-    returned = next(p.item for p in run.visits.truth if p.kind == "return" and p.item != run.refused_item)
+    back = next(p for p in run.visits.truth if p.kind == "return" and p.item != run.refused_item)
+    returned = back.item
 
     def shift(lines):
         for x in lines:
@@ -81,7 +82,16 @@ def test_a_return_dated_other_than_when_it_happened_fails(finished, tmp_path):
                 x["date"] = x["date"][:11] + ("00" if x["date"][11:13] != "00" else "01") + x["date"][13:]
                 break
         return lines
-    f = _findings(run, _spoiled(dump, tmp_path, shift))["ils_exactly_once"]
+    spoiled = _spoiled(dump, tmp_path, shift)
+    f = _findings(run, spoiled)["ils_exactly_once"]
+    assert not f.ok and "return dates wrong: 1" in f.summary
+    # The gateway put that late return in the review queue (its bookcase was offline; SIP2 cannot move the ILS's
+    # date back): counted apart, and passing — but only for that return.
+    transactions = [json.loads(x) for x in Path(spoiled["transactions"]).read_text(encoding="utf-8").splitlines()]
+    when = int(run.clock.at(back.t).timestamp())
+    f = check._exactly_once(run, run.visits.truth, transactions, run.refused_item, flagged={(returned, when)})
+    assert f.ok and "return dates wrong: 0, and 1 later at the ILS" in f.summary, f.summary
+    f = check._exactly_once(run, run.visits.truth, transactions, run.refused_item, flagged={(returned, when + 60)})
     assert not f.ok and "return dates wrong: 1" in f.summary
 
 
