@@ -5,7 +5,9 @@ it "sending" and durable before any request leaves), applies it, and records the
 with every SIP2 exchange it made. SIP2 has no idempotency, so:
 
 - an event claimed while "uncertain" (an earlier answer was lost, or a gateway died while it was "sending")
-  first asks the ILS the item's state (item information 17) and does not repeat what already happened;
+  first asks the ILS the item's state (item information 17) and does not repeat what already happened (for a
+  late loan, whose item ends checked in either way, the journal's log of earlier attempts decides; a gateway
+  that died sending it left none, so staff look);
 - ``Sip2Unavailable`` (nothing was sent) puts the event back to wait for the ILS; ``Sip2Lost`` (it may have been
   applied) puts it back *uncertain*.
 
@@ -36,7 +38,7 @@ from typing import Any, Callable
 from gateway.config import IlsConfig, OrderConfig
 from gateway.ils import IlsHealth, charged, due_date
 from gateway.journal import Claimed, Journal, Outcome
-from gateway.journal.core import DEFERRED, ILS_DOWN, RETRY, SUPERSEDED, WAIT_LOAN
+from gateway.journal.core import DEFERRED, ILS_DOWN, RETRY, SUPERSEDED, TAKEOVER, UNSURE, WAIT_LOAN
 from gateway.sip2 import Sip2Error, Sip2Lost, Sip2Unavailable
 
 LOGGER = logging.getLogger(__name__)
@@ -193,7 +195,17 @@ class Applier:
                     "applied", due=due_date(info.due_date),
                     note="the ILS had it on loan to this patron already (an earlier answer was lost)"))
             if later is not None and not charged(info.circulation_status):
-                return Outcome("applied", note="the ILS has it back, as its later return says")
+                # A late loan, lent and returned again at once by an earlier attempt — or never lent: a request
+                # lost on the way changes nothing. The log of earlier attempts says which, unless one of them
+                # died unlogged (nothing, or both, may have reached the ILS): then staff look.
+                earlier = self.journal.sip_log(ev.id)
+                if any(c["command"] == "checkout" and c["ok"] for c in earlier):
+                    return Outcome("applied", note="the ILS has it back, as its later return says")
+                if any(c["command"] == TAKEOVER for c in earlier):
+                    return Outcome("applied", reason=UNSURE, review=True, note=(
+                        "a gateway stopped while sending this late loan; the ILS has the item checked in, and "
+                        "whether this loan (and its return) reached it is not known: check the patron's history "
+                        "at the ILS"))
         due = _due(ev.event, when)
         resp = self._call(run, owner, "checkout", lambda: client.checkout(
             pid, item, no_block=True, transaction_ts=when, nb_due_date=due))

@@ -35,6 +35,10 @@ SUPERSEDED = "superseded"
 # again): SIP2 cannot put a loan into the past while the book is out, so it waits, done for the bookcase (acked),
 # and goes back in line when a return of its item is applied — then it is lent and returned at its own times.
 DEFERRED = "deferred"
+# The sip_log's mark of an attempt that left no log of its own (a gateway died while sending it).
+TAKEOVER = "takeover"
+# A late loan that attempt may have lent and returned, or not sent at all: the ILS has the item in either way.
+UNSURE = "not known whether it reached the ILS"
 # A patron's checked_epoch when a loan or return touched them and the ILS has not been asked since: before every
 # real time and before a never-asked import (NULL), so the sweep asks these first.
 ASK_SOON = -1.0
@@ -274,6 +278,11 @@ class JournalCore:
                          item=row[6], patron=row[7], event=json.loads(row[8]), previous=row[9],
                          attempts=row[10] + 1, uncertain=bool(row[11]) or row[9] == "sending",
                          received_epoch=row[12], hold_reason=row[13], ils_patron=patron[0] if patron else None)
+            if row[9] == "sending":
+                # Its last owner died (or lost its lease) mid-request: what that attempt sent is not known.
+                tx.execute("INSERT INTO sip_log (event_id, at, gateway, command, item, ok, screen_message, detail) "
+                           "VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)", (ev.id, now_iso(), owner, TAKEOVER, ev.item,
+                                                                  "taken over: its last owner stopped while sending"))
             return replace(ev, before=self._neighbour(tx, ev, after=False), later=self._neighbour(tx, ev, after=True),
                            next=self._neighbour(tx, ev, after=True, first=True))
         return self._write(run)

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.journal.core import DEFERRED, SUPERSEDED
+from gateway.journal.core import DEFERRED, SUPERSEDED, UNSURE
 from kiosk.core.policy import patron_key
 from kiosk.store.ledger import Store
 from simulators.fleet.bookcases import SECRET
@@ -303,11 +303,14 @@ def _loan_counts(run: FleetRun, ils_loans: dict[str, str], forgotten: dict[str, 
 def _reviews(run: FleetRun) -> Finding:
     got = Counter()
     rows = run.journal.review_list()
-    late = 0
+    late = unsure = 0
     for r in rows:
         payload = json.loads(r["payload"]) if r.get("payload") else {}
         if r["reason"] == SUPERSEDED:
             late += 1                      # a late return's date, for staff: ils_exactly_once matches each one
+            continue
+        if r["reason"] == UNSURE:
+            unsure += 1                    # a late loan a killed gateway was sending: ils_exactly_once judges it
             continue
         if r["state"] == "rejected":
             got[("rejected", r["bookcase"], r["item"])] += 1
@@ -321,6 +324,7 @@ def _reviews(run: FleetRun) -> Finding:
         [{"expected_but_absent": list(k), "count": v} for k, v in absent.items()]
     summary = (f"{sum(got.values())} open in the review queue, {sum(want.values())} made ambiguous on purpose "
                f"({', '.join(f'{k[0]} at {k[1]}' for k in want) or 'none'}); unexpected: {sum(unexpected.values())}, "
-               f"missing: {sum(absent.values())}; and {late} late return(s) whose date the ILS has later")
+               f"missing: {sum(absent.values())}; and {late} late return(s) whose date the ILS has later, {unsure} late "
+               "loan(s) a killed gateway was sending")
     return Finding("review_queue", not unexpected and not absent, sum(got.values()),
                    sum(unexpected.values()) + sum(absent.values()), summary, examples)

@@ -2,7 +2,7 @@
 
 It keeps what a SIP2 server would (items lent to whom, due dates, patrons' blocks) and every transaction it
 applied, and can fail the way the real thing does: down (Sip2Unavailable: nothing sent), or lose the answer
-after applying (Sip2Lost).
+after applying (Sip2Lost), or lose the request before it arrives (Sip2Lost too: the gateway cannot tell).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class FakeIls:
     refuse: set[str] = field(default_factory=set)                  # items whose checkout/checkin is refused
     down: bool = False
     lose_next: int = 0                                             # answers lost after applying
+    drop_next: int = 0                                             # requests lost before they arrive
     applied: list[tuple] = field(default_factory=list)             # (command, item, patron, ts)
     requests: list[tuple] = field(default_factory=list)            # (command, item)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -61,6 +62,9 @@ class FakeClient:
     def _enter(self, command: str, item: str) -> None:
         if self.ils.down:
             raise Sip2Unavailable("connection refused")
+        if self.ils.drop_next:
+            self.ils.drop_next -= 1
+            raise Sip2Lost("the connection dropped with the request on its way")
         self.ils.requests.append((command, item))
 
     def checkout(self, patron_id, item_id, *, no_block=True, transaction_ts=None, nb_due_date=None,

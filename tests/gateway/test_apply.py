@@ -107,6 +107,46 @@ def test_a_late_loan_after_its_return_was_applied_is_lent_and_returned_again(wor
     assert "late loan" in journal.event(loan["id"])["note"]
 
 
+def _late_loan(journal, ils, applier) -> tuple[dict, dict]:
+    """A's loan, journaled after B's return of the book was applied (informational: not on loan)."""
+    a, b = Bookcase("MH-A"), Bookcase("MH-B")
+    loan, ret = a.loan("MH20200005", ADULT), b.ret("MH20200005", minutes=30)
+    record(journal, ret)
+    drain(applier, ils)
+    record(journal, loan)
+    return loan, ret
+
+
+def test_a_late_loan_whose_checkout_was_lost_on_the_way_is_lent_on_the_next_attempt(world):
+    """The return was applied first (informational); the late loan's checkout never reaches the ILS (the line
+    drops). Asked again, the ILS has the item checked in, as it would if the loan had been lent and returned: the
+    journal's log of the first attempt says no checkout was answered, so it is lent and returned now."""
+    journal, ils, applier, _ = world
+    loan, ret = _late_loan(journal, ils, applier)
+    ils.drop_next = 1
+    drain(applier, ils)
+    assert [(k, p) for k, _, p, _ in ils.applied] == [("checkout", ADULT), ("checkin", None)]
+    assert ils.applied[1][3] == datetime.fromisoformat(ret["ts"])
+    assert [(c["command"], c["ok"]) for c in journal.sip_log(loan["id"])][:2] == [("checkout", None),
+                                                                                 ("item_information", 1)]
+    assert journal.event(loan["id"])["review"] is None
+
+
+def test_a_late_loan_whose_gateway_died_sending_it_goes_to_staff_when_the_ils_has_the_item_in(world):
+    """Nothing in the log says what the dead gateway sent: lent and returned, or nothing. The ILS has the item
+    checked in either way, so the gateway sends nothing more and asks staff to look at the patron's history."""
+    journal, ils, applier, _ = world
+    loan, ret = _late_loan(journal, ils, applier)
+    dead = journal.claim("gw#dead/0", lease_s=0.01)             # claimed, then the gateway died
+    assert dead.id == loan["id"]
+    time.sleep(0.05)
+    drain(applier, ils)
+    assert ils.applied == []
+    row = journal.event(loan["id"])
+    assert (row["state"], row["review"]) == ("applied", "open") and "not known" in row["note"]
+    assert [h["action"] for h in journal.review_list()[0]["history"]] == ["flagged"]
+
+
 def test_a_late_return_whose_loan_the_ils_ended_later_is_flagged_for_staff_with_both_times(world):
     """B was offline: its patron's return reaches the gateway after C lent the book again (C's loan checked the
     book in at its own time). The ILS has the first patron's return a day late, and SIP2 cannot move it back:
