@@ -26,7 +26,8 @@ class ReviewJournal(JournalCore):
 
         def run(tx: Tx) -> list[dict]:
             cur = tx.execute("SELECT id, bookcase, seq, ts, type, item, patron, state, reason, screen_message, "
-                             "attempts, review, resolved_by, resolved_at, resolution, done_at, note, payload FROM events "
+                             "attempts, review, resolved_by, resolved_at, resolution, done_at, note, payload "
+                             "FROM events "
                              f"WHERE {where} ORDER BY done_epoch, id")
             names = [d[0] for d in cur.description]
             out = [dict(zip(names, row)) for row in cur.fetchall()]

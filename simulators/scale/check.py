@@ -176,9 +176,10 @@ def _exactly_once(run: FleetRun, truth, transactions: list[dict], refused: str |
         examples.append({"item": refused, "note": "the ILS refuses this item, yet applied", "ils": actual[refused]})
     summary = (f"{checked} physical transactions over {len(expected)} items; items whose ILS history differs: "
                f"{failures} (missing {counts['missing']}, extra {counts['extra']}, order or patron "
-               f"{counts['order_or_patron']}); return dates wrong: {dates_wrong}, and {counts['flagged']} later at the ILS "
-               f"than the real return, each in the review queue for staff (its bookcase was offline); late loans recorded after a later "
-               f"loan of their book: {counts['reordered']} items, {counts['waiting']} still waiting for the book")
+               f"{counts['order_or_patron']}); return dates wrong: {dates_wrong}, and {counts['flagged']} later at "
+               "the ILS than the real return, each in the review queue for staff (its bookcase was offline); late "
+               f"loans recorded after a later loan of their book: {counts['reordered']} items, {counts['waiting']} "
+               "still waiting for the book")
     return Finding("ils_exactly_once", failures == 0 and dates_wrong == 0, checked, failures + dates_wrong, summary,
                    examples)
 
@@ -324,7 +325,7 @@ def _reviews(run: FleetRun) -> Finding:
         [{"expected_but_absent": list(k), "count": v} for k, v in absent.items()]
     summary = (f"{sum(got.values())} open in the review queue, {sum(want.values())} made ambiguous on purpose "
                f"({', '.join(f'{k[0]} at {k[1]}' for k in want) or 'none'}); unexpected: {sum(unexpected.values())}, "
-               f"missing: {sum(absent.values())}; and {late} late return(s) whose date the ILS has later, {unsure} late "
-               "loan(s) a killed gateway was sending")
+               f"missing: {sum(absent.values())}; and {late} late return(s) whose date the ILS has later, "
+               f"{unsure} late loan(s) a killed gateway was sending")
     return Finding("review_queue", not unexpected and not absent, sum(got.values()),
                    sum(unexpected.values()) + sum(absent.values()), summary, examples)
