@@ -254,9 +254,10 @@ class Applier:
     def _return(self, client: Any, run: _Run, owner: str) -> Outcome:
         ev, item, later, before = run.ev, run.ev.item, run.ev.later, run.ev.before
         if later is not None:
-            note = f"a later {later.type} of {item} (at {later.bookcase}, {later.ts}) was applied first"
-            if ev.uncertain:     # a gateway died sending it: it may be at the ILS with its own date
-                return Outcome("informational", reason=SUPERSEDED, note=note)
+            if ev.uncertain:     # an earlier attempt may have reached the ILS, with its own date
+                return Outcome("informational", reason=SUPERSEDED,
+                               note=f"a later {later.type} of {item} (at {later.bookcase}, {later.ts}) was applied "
+                                    "first")
             # Its bookcase was late: the ILS ended the loan this return ended when the next event of the item came
             # (a return, or a loan checked in first), so the patron's return date there is later than the real one,
             # and SIP2 cannot move it back. Staff look (overdue fines for the days between).

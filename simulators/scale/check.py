@@ -3,7 +3,8 @@
 1. ``ils_exactly_once``: for every item, the ILS's own list of transactions (what it applied over SIP2) is exactly
    the loans and returns that physically happened, in their order, each loan to the patron who took the book —
    every one once, none missing, none doubled. Each checkin's return date is the moment the bookcase recorded
-   the return (to the second, SIP2's resolution).
+   the return (to the second, SIP2's resolution) — or, where the ILS had ended that loan later and SIP2 cannot
+   move it back, the gateway put that very return in the review queue for staff.
 2. ``events_found``: each physical loan and return is one event in one bookcase's outbox (the current database
    or a replaced one), and the gateway journaled it from that bookcase with that patron.
 3. ``outboxes_empty`` / ``acks_arrived``: no bookcase holds an unsent event, every event of a current database
@@ -11,7 +12,8 @@
 4. ``loan_counts``: for every card of the run, its open loans agree among what the patrons hold, the ILS, the
    gateway (its journal's open bookcase loans plus the loans elsewhere it publishes) and each bookcase that
    follows the fleet (its own and its peers' open loans plus the loans elsewhere it was told).
-5. ``review_queue``: the review queue holds exactly what the model made ambiguous on purpose.
+5. ``review_queue``: the review queue holds exactly what the model made ambiguous on purpose (beside the gateway's
+   own flags: late returns, and late loans a killed gateway was sending, counted apart).
 """
 
 from __future__ import annotations
@@ -52,10 +54,15 @@ def _second(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp())
 
 
+def transactions_of(dump: dict) -> list[dict]:
+    """The ILS's own list of what it applied, from its dump (one JSON object a line)."""
+    return [json.loads(line) for line in Path(dump["transactions"]).read_text(encoding="utf-8").splitlines()]
+
+
 def check(run: FleetRun, dump: dict) -> list[Finding]:
     truth = run.visits.truth
     refused = run.refused_item
-    transactions = [json.loads(line) for line in Path(dump["transactions"]).read_text(encoding="utf-8").splitlines()]
+    transactions = transactions_of(dump)
     ils_loans: dict[str, str] = json.loads(Path(dump["loans"]).read_text(encoding="utf-8"))
     outbox = _outboxes(run)
     journal_rows = {r["id"]: r for r in run.journal.events("type IN ('loan', 'return')")}

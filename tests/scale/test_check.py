@@ -44,7 +44,7 @@ def _findings(run, dump) -> dict[str, check.Finding]:
 
 
 def _spoiled(dump: dict, tmp: Path, change) -> dict:
-    lines = [json.loads(x) for x in Path(dump["transactions"]).read_text(encoding="utf-8").splitlines()]
+    lines = check.transactions_of(dump)
     path = tmp / "transactions.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in change(lines)), encoding="utf-8")
     return {**dump, "transactions": str(path)}
@@ -87,7 +87,7 @@ def test_a_return_dated_other_than_when_it_happened_fails(finished, tmp_path):
     assert not f.ok and "return dates wrong: 1" in f.summary
     # The gateway put that late return in the review queue (its bookcase was offline; SIP2 cannot move the ILS's
     # date back): counted apart, and passing — but only for that return.
-    transactions = [json.loads(x) for x in Path(spoiled["transactions"]).read_text(encoding="utf-8").splitlines()]
+    transactions = check.transactions_of(spoiled)
     when = int(run.clock.at(back.t).timestamp())
     f = check._exactly_once(run, run.visits.truth, transactions, run.refused_item, flagged={(returned, when)})
     assert f.ok and "return dates wrong: 0, and 1 later at the ILS" in f.summary, f.summary
@@ -131,7 +131,7 @@ def test_loan_periods_are_compared_whole_whatever_their_order():
 
 def test_a_missing_loan_period_passes_only_while_the_journal_says_it_waits_for_its_book(finished, tmp_path):
     run, dump = finished
-    lines = [json.loads(x) for x in Path(dump["transactions"]).read_text(encoding="utf-8").splitlines()]
+    lines = check.transactions_of(dump)
     sip2 = [x for x in lines if x["via"] == "sip2" and x["item"] != run.refused_item]
     by_item: dict[str, list[dict]] = {}
     for x in sip2:
@@ -139,7 +139,7 @@ def test_a_missing_loan_period_passes_only_while_the_journal_says_it_waits_for_i
     pair = next((a, b) for steps in by_item.values() for a, b in zip(steps, steps[1:])
                 if a["kind"] == "checkout" and b["kind"] == "checkin")
     dropped = _spoiled(dump, tmp_path, lambda lines: [x for x in lines if x not in pair])
-    transactions = [json.loads(x) for x in Path(dropped["transactions"]).read_text(encoding="utf-8").splitlines()]
+    transactions = check.transactions_of(dropped)
     truth = run.visits.truth
     f = check._exactly_once(run, truth, transactions, run.refused_item)
     assert not f.ok and "missing 2" in f.summary
